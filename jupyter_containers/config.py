@@ -1,0 +1,226 @@
+"""Configuration: traitlets ``Configurable`` classes read from the Jupyter
+config path.
+
+Options live in ``jupyter_containers_config.json`` or
+``jupyter_containers_config.py`` in any directory of ``jupyter --paths``'
+config list (``JUPYTER_CONFIG_DIR`` relocates the user's one, as for every
+Jupyter application). The Jupyter server extension also honours the same
+classes in ``jupyter_server_config.*``. Every option is documented in
+``docs/config.md``; ``jupyter-containers config`` prints the effective values.
+
+Example ``jupyter_containers_config.json``::
+
+    {"Registry": {"mirrors": {"docker.io": ["http://127.0.0.1:5000"]},
+                  "insecure": ["registry.lan:5000"]}}
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from traitlets import Bool, Dict, Float, Int, List, Unicode, default
+from traitlets.config import Config, Configurable
+
+CONFIG_BASENAME = "jupyter_containers_config"
+
+
+class Storage(Configurable):
+    """Where images, snapshots, containers and volumes live on disk."""
+
+    root = Unicode(
+        help="""Storage root. Default: /var/lib/jupyter-containers for root,
+        $XDG_DATA_HOME/jupyter-containers (~/.local/share/jupyter-containers)
+        otherwise. The JUPYTER_CONTAINERS_ROOT environment variable overrides
+        both this option and the default.""",
+    ).tag(config=True)
+
+    run_root = Unicode(
+        help="""Directory for runtime state that does not survive a reboot
+        (monitor sockets, pids). Default: /run/jupyter-containers for root,
+        $XDG_RUNTIME_DIR/jupyter-containers otherwise. A subdirectory per
+        storage root is used below it. JUPYTER_CONTAINERS_RUN_ROOT overrides.""",
+    ).tag(config=True)
+
+    @default("root")
+    def _default_root(self):
+        if os.geteuid() == 0:
+            return "/var/lib/jupyter-containers"
+        data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+        return os.path.join(data, "jupyter-containers")
+
+    @default("run_root")
+    def _default_run_root(self):
+        if os.geteuid() == 0:
+            return "/run/jupyter-containers"
+        runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/jupyter-containers-{os.geteuid()}"
+        return os.path.join(runtime, "jupyter-containers")
+
+
+class Registry(Configurable):
+    """How images are fetched from registries."""
+
+    mirrors = Dict(
+        per_key_traits=List(Unicode()),
+        help="""Mirrors to try, in order, before a registry itself, by registry
+        host: {"docker.io": ["http://127.0.0.1:5000"]}. A mirror URL may say
+        http:// for a plain-HTTP mirror. The registry itself is tried last
+        unless mirrors_only is set.""",
+    ).tag(config=True)
+
+    mirrors_only = Bool(
+        False,
+        help="""Never fall back from the mirrors to the registry itself (for
+        offline classrooms and tests).""",
+    ).tag(config=True)
+
+    insecure = List(
+        Unicode(),
+        help="""Registry hosts (host or host:port) reached over plain HTTP.
+        Loopback registries (localhost, 127.0.0.0/8, ::1) may use HTTP without
+        being listed here.""",
+    ).tag(config=True)
+
+    max_concurrent_downloads = Int(
+        3, help="How many layers of one pull are downloaded at the same time."
+    ).tag(config=True)
+
+    retries = Int(
+        5,
+        help="""How often a request is retried after a dropped connection, 429
+        or 5xx answer, with exponential backoff.""",
+    ).tag(config=True)
+
+    backoff = Float(
+        0.5, help="First retry delay in seconds; doubled each retry (capped at 10 s)."
+    ).tag(config=True)
+
+    timeout = Float(
+        30.0, help="Seconds to wait for a registry to answer before retrying."
+    ).tag(config=True)
+
+    platform = Unicode(
+        "",
+        help="""Default platform (os/arch[/variant]) chosen from multi-platform
+        images. Empty: the host's own.""",
+    ).tag(config=True)
+
+    docker_config = Unicode(
+        help="""Path of the docker client config holding credentials
+        (auths, credsStore, credHelpers). Default: $DOCKER_CONFIG/config.json
+        or ~/.docker/config.json.""",
+    ).tag(config=True)
+
+    @default("docker_config")
+    def _default_docker_config(self):
+        base = os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
+        return os.path.join(base, "config.json")
+
+
+class Runtime(Configurable):
+    """How containers are run."""
+
+    log_max_size = Int(
+        10 * 1024 * 1024,
+        help="""Bytes a container's log file may reach before it is rotated
+        (docker's json-file max-size). 0: never rotate.""",
+    ).tag(config=True)
+
+    log_max_files = Int(
+        3, help="How many log files (current plus rotated) a container keeps (max-file)."
+    ).tag(config=True)
+
+    stop_timeout = Int(
+        10, help="Seconds `stop` waits after the stop signal before SIGKILL (docker's -t)."
+    ).tag(config=True)
+
+    seccomp_profile = Unicode(
+        "",
+        help="""Path of the default seccomp profile (docker's JSON format).
+        Empty: the built-in copy of Docker's default allow-list.""",
+    ).tag(config=True)
+
+
+class Network(Configurable):
+    """Container networking."""
+
+    bridge_name = Unicode(
+        "jc0", help="Name of the Linux bridge of the default `bridge` network."
+    ).tag(config=True)
+
+    bridge_subnet = Unicode(
+        "10.213.0.0/24",
+        help="""Subnet of the default `bridge` network. The default avoids
+        docker's 172.17.0.0/16 and podman's 10.88.0.0/16.""",
+    ).tag(config=True)
+
+    user_subnet_pool = Unicode(
+        "10.213.0.0/16",
+        help="""Pool that `network create` takes /24 subnets from when none is
+        given (the default bridge's subnet is never handed out).""",
+    ).tag(config=True)
+
+
+_lock = threading.Lock()
+_loaded: Config | None = None
+
+
+def config_paths() -> list[str]:
+    """The Jupyter config directories, highest priority first."""
+    from jupyter_core.paths import jupyter_config_path
+
+    return jupyter_config_path()
+
+
+def load_config(paths: list[str] | None = None) -> Config:
+    """Read every ``jupyter_containers_config.{json,py}`` on the config path;
+    a file earlier in the path (the user's) overrides a later one (the
+    system's), as for every Jupyter application."""
+    from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
+
+    merged = Config()
+    for directory in reversed(paths if paths is not None else config_paths()):
+        for suffix, loader_class in ((".json", JSONFileConfigLoader), (".py", PyFileConfigLoader)):
+            filename = CONFIG_BASENAME + suffix
+            if os.path.isfile(os.path.join(directory, filename)):
+                loader = loader_class(filename, path=directory)
+                merged.merge(loader.load_config())
+    return merged
+
+
+def get_config() -> Config:
+    """The configuration read from disk, loaded once per process."""
+    global _loaded
+    with _lock:
+        if _loaded is None:
+            _loaded = load_config()
+        return _loaded
+
+
+def reset() -> None:
+    """Forget the cached configuration (tests, or after editing the files)."""
+    global _loaded
+    with _lock:
+        _loaded = None
+
+
+def storage_root(config: Config | None = None) -> Path:
+    """The storage root: $JUPYTER_CONTAINERS_ROOT, else configuration, else
+    the default for this user."""
+    env = os.environ.get("JUPYTER_CONTAINERS_ROOT")
+    if env:
+        return Path(env).absolute()
+    return Path(Storage(config=config if config is not None else get_config()).root).absolute()
+
+
+def run_root(config: Config | None = None) -> Path:
+    env = os.environ.get("JUPYTER_CONTAINERS_RUN_ROOT")
+    if env:
+        return Path(env).absolute()
+    return Path(Storage(config=config if config is not None else get_config()).run_root).absolute()
+
+
+def configurables() -> list[type[Configurable]]:
+    """Every configurable class, for documentation and ``config`` output."""
+    return [Storage, Registry, Runtime, Network]

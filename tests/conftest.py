@@ -1,0 +1,23 @@
+"""Shared pytest configuration.
+
+Fixtures live in tests/fixtures/ and are loaded as plugins here so every test
+directory can use them.
+"""
+
+import os
+
+import pytest
+
+pytest_plugins = [
+    "tests.fixtures.storage",
+]
+
+
+def pytest_collection_modifyitems(config, items):
+    # Tests marked `root` need namespaces, mounts and cgroups; CI runs as root.
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="needs root (namespaces, mounts, cgroups); CI runs as root")
+    for item in items:
+        if "root" in item.keywords:
+            item.add_marker(skip)
