@@ -170,3 +170,15 @@ def read_json(path: os.PathLike | str, default: Any = ...) -> Any:
         if default is ...:
             raise
         return default
+
+
+def tree_size(path: os.PathLike | str) -> int:
+    """Bytes of the regular files below ``path`` (not following links)."""
+    total = 0
+    for base, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(base, name)).st_size
+            except OSError:
+                continue
+    return total

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
+
 
 libc = ctypes.CDLL(None, use_errno=True)
 
-_MACHINE = platform.machine()
+_MACHINE = os.uname().machine
 
 # Syscall numbers for calls glibc 2.36 has no wrapper for (or wraps badly).
 _NUMBERS = {

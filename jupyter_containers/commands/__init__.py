@@ -1,0 +1,119 @@
+"""One argument parser per verb, shared by the CLI and the magics.
+
+Each verb is a function ``run(client, args, ui)`` that makes one ``client``
+call and hands the result to ``ui`` — a :class:`~.ui.TerminalUI` for the
+CLI, the notebook's UI for the magics — and returns the client object (a
+``Container``, an ``Image``, a list…) so ``x = %container run -d …`` works.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable
+
+from ..errors import UserError
+
+
+class ArgumentError(UserError):
+    """A bad flag or argument; the message ends with where to get help."""
+
+    exit_code = 125
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so the magics can show one
+    line and the CLI can choose its exit code."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        # docker's -h is --hostname; help is --help only.
+        kwargs["add_help"] = False
+        super().__init__(*args, **kwargs)
+        self.add_argument("--help", action="help", help="Print usage")
+
+    def error(self, message):
+        raise ArgumentError(f"{self.prog}: {message}", hint=f"see '{self.prog} --help'")
+
+    def exit(self, status=0, message=None):
+        if status:
+            raise ArgumentError(message or f"{self.prog} failed")
+        raise HelpShown(message or "")
+
+
+class HelpShown(Exception):
+    """--help was given; argparse already printed the text."""
+
+
+class Verb:
+    def __init__(self, name: str, help: str, configure: Callable, run: Callable):
+        self.name, self.help, self.configure, self.run = name, help, configure, run
+
+
+#: top-level verbs (``ps``, ``run``…) and grouped ones (``container ls``…).
+VERBS: dict[str, Verb] = {}
+GROUPS: dict[str, dict[str, Verb]] = {}
+
+
+def verb(name: str, help: str, *, configure: Callable, group: str | None = None, also=()):
+    """Decorator registering ``run(client, args, ui)`` as the verb ``name``
+    (in ``group`` if given), with ``configure(parser)`` adding its flags.
+    ``also`` lists other ``(group or None, name)`` places it answers to:
+    ``docker ps`` is ``docker container ls``."""
+
+    def register(run):
+        entry = Verb(name, help, configure, run)
+        for place_group, place_name in ((group, name), *also):
+            (GROUPS.setdefault(place_group, {}) if place_group else VERBS)[place_name] = entry
+        return run
+
+    return register
+
+
+def _load() -> None:
+    from . import containers, images, networks, system, volumes  # noqa: F401
+
+
+GROUP_HELP = {
+    "container": "Manage containers",
+    "image": "Manage images",
+    "network": "Manage networks",
+    "volume": "Manage volumes",
+}
+
+
+def build_parser(prog: str = "jupyter-containers") -> Parser:
+    _load()
+    parser = Parser(prog=prog, description="Docker-style containers, with no daemon.")
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=Parser)
+    for name, entry in sorted(VERBS.items()):
+        p = sub.add_parser(name, help=entry.help, prog=f"{prog} {name}")
+        entry.configure(p)
+        p.set_defaults(_run=entry.run)
+    for group, members in sorted(GROUPS.items()):
+        gp = sub.add_parser(group, help=GROUP_HELP.get(group, ""), prog=f"{prog} {group}")
+        gsub = gp.add_subparsers(dest="subverb", metavar="COMMAND", parser_class=Parser)
+        gp.set_defaults(_run=None, _group=gp)
+        for name, entry in sorted(members.items()):
+            p = gsub.add_parser(name, help=entry.help, prog=f"{prog} {group} {name}")
+            entry.configure(p)
+            p.set_defaults(_run=entry.run)
+    return parser
+
+
+def parse(argv: list[str], prog: str = "jupyter-containers") -> argparse.Namespace:
+    parser = build_parser(prog)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        where = " ".join(w for w in (getattr(args, "verb", None), getattr(args, "subverb", None)) if w)
+        raise ArgumentError(f"unknown flag or argument: {extras[0]}", hint=f"see '{prog} {where} --help'".replace("  ", " "))
+    if getattr(args, "_run", None) is None:
+        group = getattr(args, "_group", None)
+        target = group or parser
+        raise ArgumentError(f"{target.prog}: a command is required", hint=f"see '{target.prog} --help'")
+    return args
+
+
+def execute(client, argv: list[str], ui, prog: str = "jupyter-containers"):
+    """Parse ``argv`` and run the verb: the one entry point of every frontend."""
+    args = parse(argv, prog)
+    return args._run(client, args, ui)

@@ -1,0 +1,114 @@
+"""``exec``: a new process in a running container.
+
+A fresh ``python -I -S lifecycle.py STATE_DIR exec SPEC`` helper joins the
+container's cgroup and namespaces and forks the process, which takes the
+container's user, capabilities, no_new_privs and seccomp filter (see
+``lifecycle.exec_in_container``). The helper's stdio is the process's stdio,
+and its exit status is the process's.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import subprocess
+
+from ..errors import Conflict, ContainerStartError, RuntimeFailure
+from . import spec as specs
+from .runtime import Runtime, hook_argv
+
+
+class ExecProcess:
+    """A started exec. ``pid`` is the process's host PID (for signals)."""
+
+    def __init__(self, popen: subprocess.Popen, pid: int, container_id: str):
+        self.popen = popen
+        self.pid = pid
+        self.container_id = container_id
+        self.stdin = popen.stdin
+        self.stdout = popen.stdout
+        self.stderr = popen.stderr
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.popen.wait(timeout)
+
+    def signal(self, number: int) -> None:
+        try:
+            os.kill(self.pid, number)
+        except ProcessLookupError:
+            pass
+
+    @property
+    def returncode(self):
+        return self.popen.returncode
+
+
+def start_exec(runtime: Runtime, name_or_id: str, cmd, *, user: str | None = None,
+               workdir: str | None = None, environment=None, tty: bool = False,
+               privileged: bool = False, detach: bool = False,
+               stdin=subprocess.DEVNULL, stdout=None, stderr=None) -> ExecProcess:
+    container_id = runtime.store.resolve(name_or_id)
+    record = runtime.store.read_config(container_id)
+    state = runtime.store.load_state(container_id)
+    if state["Status"] != "running":
+        hint = "unpause it first" if state["Status"] == "paused" else "start it first"
+        raise Conflict(f"container {record['Name'].lstrip('/')} is not running", hint=hint)
+    args = specs.as_list(cmd, "command")
+    if not args:
+        raise specs.UserError("no command given to exec")
+    config = record["Config"]
+    cap_set, seccomp_path, no_new_privs = runtime.security(record, privileged=privileged)
+    from ..linux import caps
+
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    spec = {
+        "id": container_id,
+        "pid": state["Pid"],
+        "pid_start_ticks": state.get("PidStartTicks"),
+        "sync_fd": write_end,
+        "args": args,
+        "env": specs.merge_env(config["Env"], specs.env_list(environment)),
+        "user": user if user is not None else (config.get("User") or ""),
+        "group_add": list(record["HostConfig"].get("GroupAdd") or []),
+        "cwd": workdir or config.get("WorkingDir") or "/",
+        "tty": tty,
+        "caps": caps.to_mask(cap_set),
+        "no_new_privs": no_new_privs,
+        "seccomp": seccomp_path,
+        "cgroup": True,
+        "host_network": record["HostConfig"].get("NetworkMode") == "host",
+        "detach": detach,
+    }
+    argv = hook_argv(str(runtime.store.dir(container_id))) + ["exec", marshal.dumps(spec).hex()]
+    if detach:
+        stdin = stdout = stderr = subprocess.DEVNULL
+    try:
+        popen = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr,
+                                 pass_fds=(write_end,), close_fds=True)
+    finally:
+        os.close(write_end)
+    try:
+        line = _read_line(read_end)
+    finally:
+        os.close(read_end)
+    if line.startswith("pid "):
+        pid = int(line.split()[1])
+        process = ExecProcess(popen, pid, container_id)
+        if detach:
+            popen.wait()
+        return process
+    popen.wait()
+    if line.startswith("error "):
+        _, code, message = (line.split(" ", 2) + ["", ""])[:3]
+        raise ContainerStartError(f"exec failed: {message}", exit_code=int(code) if code.isdigit() else 126)
+    raise RuntimeFailure(f"exec failed: the exec helper ended with status {popen.returncode} without starting the process")
+
+
+def _read_line(fd: int) -> str:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode("utf-8", "replace").strip()

@@ -1,0 +1,748 @@
+"""The container runtime: create, start, stop, kill, wait, remove, pause…
+
+Daemonless: every call works on the shared on-disk state under locks, and
+each running container is kept by its own monitor process (jc-monitor), so a
+container started here outlives this process and is managed the same way
+from any other (a kernel, the Jupyter server, the CLI).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import sys
+import time
+from pathlib import Path
+
+from .. import storage
+from ..errors import Conflict, ContainerNotFound, ContainersError, RuntimeFailure, UserError
+from . import spec as specs
+from .filters import labels_match
+from .lifecycle import RESTART, SPEC_FILE, timestamp
+from .state import ContainerStore, initial_state
+
+STOP_REQUESTED = "stop-requested"
+
+
+def signal_number(value) -> int:
+    """``SIGTERM``, ``TERM``, ``15`` → 15."""
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().upper()
+    if text.isdigit():
+        return int(text)
+    if not text.startswith("SIG"):
+        text = "SIG" + text
+    try:
+        return int(getattr(signal.Signals, text))
+    except AttributeError:
+        raise UserError(f"invalid signal: {value}", hint="use a name such as SIGTERM or KILL, or a number") from None
+
+
+class Runtime:
+    """Containers of one storage root."""
+
+    def __init__(self, layout: storage.Layout, config=None, images=None):
+        from .. import config as config_module
+
+        self.layout = layout
+        self.config = config if config is not None else config_module.get_config()
+        self.settings = config_module.Runtime(config=self.config)
+        self.store = ContainerStore(layout)
+        self._images = images
+        self._network = None
+
+    # --- collaborators, created on first use -----------------------------
+
+    @property
+    def images(self):
+        if self._images is None:
+            from ..images.service import ImageService
+
+            self._images = ImageService(self.layout, config=self.config)
+        return self._images
+
+    @property
+    def network(self):
+        if self._network is None:
+            from ..network.manager import NetworkManager
+
+            self._network = NetworkManager(self.layout, config=self.config)
+        return self._network
+
+    # --- create ------------------------------------------------------------
+
+    def create(self, image: str, command=None, **options) -> str:
+        """Create a container from ``image`` (pulled if missing unless
+        ``pull="never"``) and return its ID."""
+        pull_policy = options.pop("pull", "missing")
+        platform = options.get("platform")
+        image_info = self.images.resolve_for_run(image, pull=pull_policy, platform=platform)
+        from .volumes import VolumeStore
+
+        volumes = VolumeStore(self.layout)
+        container_id = None
+        with self.store.index_lock():
+            from .state import new_id
+
+            container_id = new_id()
+            name = self.store.reserve_name(options.pop("name", None), container_id)
+            record = specs.build_record(container_id, name, image_info, command, options, timestamp())
+            record["Snapshots"] = list(image_info.diff_ids)
+            directory = self.store.dir(container_id)
+            try:
+                for sub in ("upper", "work"):
+                    (directory / sub).mkdir(parents=True, mode=0o700)
+                self._prepare_volumes(record, image_info, volumes)
+                self.store.write_state(container_id, initial_state())
+                self.store.write_config(container_id, record)
+            except BaseException:
+                self.store.remove_files(container_id)
+                raise
+        return container_id
+
+    def _prepare_volumes(self, record: dict, image_info, volumes) -> None:
+        """Named volumes are created on first use; every image VOLUME not
+        covered by a mount gets an anonymous volume, as in docker."""
+        mounts = record["Mounts"]
+        taken = {m["Destination"] for m in mounts} | set(record["HostConfig"]["Tmpfs"])
+        for path in sorted((record["Config"].get("Volumes") or {})):
+            path = os.path.normpath(path)
+            if path not in taken:
+                mounts.append({"Type": "volume", "Source": "", "Destination": path, "RW": True,
+                               "Mode": "", "nocopy": False})
+        for mount in mounts:
+            if mount["Type"] == "volume":
+                volume = volumes.ensure(mount["Source"] or None, anonymous=not mount["Source"],
+                                        container_id=record["Id"])
+                mount["Name"] = volume["Name"]
+                mount["Source"] = volume["Mountpoint"]
+                mount["Driver"] = "local"
+            elif mount["Type"] == "bind":
+                # docker -v creates a missing host directory.
+                os.makedirs(mount["Source"], exist_ok=True)
+            mount["Propagation"] = "rprivate" if mount["Type"] == "bind" else ""
+
+    # --- start ---------------------------------------------------------------
+
+    def start(self, name_or_id: str, *, attach: bool = False):
+        """Start a created or exited container. With ``attach`` the
+        container waits until the returned attach connection is open, so no
+        output is missed; the caller reads it and the exit code from it."""
+        container_id = self.store.resolve(name_or_id)
+        with self.store.lock(container_id):
+            state = self.store.load_state(container_id)
+            if state["Status"] in ("running", "restarting"):
+                return None
+            if state["Status"] == "paused":
+                raise Conflict(f"container {name_or_id} is paused", hint="unpause it instead")
+            record = self.store.read_config(container_id)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.store.dir(container_id) / STOP_REQUESTED)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.store.dir(container_id) / "exit.json")
+            try:
+                start_spec, held_fds = self._start_spec(record, state)
+                storage.write_atomic(self.store.dir(container_id) / SPEC_FILE,
+                                     _marshal(start_spec), 0o600)
+                return self._spawn(container_id, record, start_spec, attach=attach, held_fds=held_fds)
+            except BaseException as error:
+                self._release(container_id, record)
+                failed = dict(state)
+                failed.update(Status="created" if state["Status"] == "created" else "exited",
+                              Error=str(error) if isinstance(error, ContainersError) else repr(error),
+                              ExitCode=getattr(error, "exit_code", 125) or 125)
+                self.store.write_state(container_id, failed)
+                raise
+
+    def _spawn(self, container_id: str, record: dict, start_spec: dict, *, attach: bool, held_fds):
+        from .monitor import spawn_monitor
+
+        run_dir = self.store.run_dir(container_id)
+        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        config = record["Config"]
+        return spawn_monitor(
+            container_id,
+            state_dir=str(self.store.dir(container_id)),
+            run_dir=str(run_dir),
+            hook_argv=hook_argv(str(self.store.dir(container_id))),
+            tty=bool(config.get("Tty")),
+            stdin=bool(config.get("OpenStdin")),
+            wait_attach=attach,
+            log_max_size=self.settings.log_max_size,
+            log_max_files=self.settings.log_max_files,
+            hold_fds=held_fds,
+        )
+
+    def _start_spec(self, record: dict, state: dict) -> tuple[dict, list]:
+        """Everything the start hook needs, precomputed (it reads it with
+        marshal, in a fresh interpreter)."""
+        from ..linux import caps as capabilities
+
+        container_id = record["Id"]
+        directory = self.store.dir(container_id)
+        config, host = record["Config"], record["HostConfig"]
+        run_dir = self.store.run_dir(container_id)
+        rootfs = run_dir / "rootfs"
+        rootfs.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+        privileged = bool(host.get("Privileged"))
+        cap_set, seccomp_path, no_new_privs = self.security(record)
+
+        network_mode = host.get("NetworkMode") or "bridge"
+        held_fds: list = []
+        if network_mode in ("none", "host"):
+            netns = network_mode
+            etc = self._etc_files_without_network(record, network_mode)
+        else:
+            attached = self.network.attach(container_id, record)
+            netns = attached.netns_path
+            held_fds = list(attached.held_sockets)
+            record["NetworkSettings"] = attached.settings
+            self.store.write_config(container_id, record)
+            etc = {"hosts": attached.hosts, "resolv.conf": attached.resolv_conf}
+        etc["hostname"] = config["Hostname"] + "\n"
+        for filename, content in etc.items():
+            path = directory / filename
+            if not path.exists():
+                storage.write_atomic(path, content.encode(), 0o644, durable=False)
+            else:
+                # The file may be bind-mounted in a running peer's view:
+                # rewrite in place, never by rename.
+                with open(path, "r+b") as handle:
+                    handle.truncate(0)
+                    handle.write(content.encode())
+
+        mounts = []
+        user_targets = {m["Destination"] for m in record["Mounts"]} | set(host.get("Tmpfs") or {})
+        for filename, target in (("hosts", "/etc/hosts"), ("hostname", "/etc/hostname"),
+                                 ("resolv.conf", "/etc/resolv.conf")):
+            if target not in user_targets:
+                mounts.append({"type": "bind", "source": str(directory / filename), "destination": target})
+        for mount in sorted(record["Mounts"], key=lambda m: m["Destination"].count("/")):
+            entry = {"type": "bind", "source": mount["Source"], "destination": mount["Destination"],
+                     "readonly": not mount["RW"]}
+            if mount["Type"] == "volume" and not mount.get("nocopy"):
+                entry["copy_up_marker"] = str(Path(mount["Source"]).parent / "initialized")
+            mounts.append(entry)
+        for path, options in sorted((host.get("Tmpfs") or {}).items()):
+            flags, data = _tmpfs_options(options)
+            mounts.append({"type": "tmpfs", "destination": path, "flags": flags, "data": data})
+
+        args = [record["Path"], *record["Args"]]
+        if host.get("Init"):
+            from .monitor import init_binary
+
+            mounts.append({"type": "bind", "source": str(init_binary()), "destination": "/dev/init",
+                           "readonly": True})
+            args = ["/dev/init", "--", *args]
+
+        cgroup_limits = {
+            "memory": host.get("Memory") or 0,
+            "memory_swap": host.get("MemorySwap") or 0,
+            "nano_cpus": host.get("NanoCpus") or 0,
+            "cpu_shares": host.get("CpuShares") or 0,
+            "pids_limit": host.get("PidsLimit") or 0,
+            "privileged": privileged,
+        }
+        from . import cgroups
+
+        base_state = {k: state.get(k) for k in ("RestartCount",) if k in state}
+        spec = {
+            "id": container_id,
+            "rootfs": str(rootfs),
+            "snapshots_dir": str(self.layout.snapshots),
+            "lowers": [f"{digest.split(':', 1)[-1]}/fs" for digest in reversed(record["Snapshots"])],
+            "upper": str(directory / "upper"),
+            "work": str(directory / "work"),
+            "readonly_rootfs": bool(host.get("ReadonlyRootfs")),
+            "namespaces": {"net": netns},
+            "mounts": mounts,
+            "hostname": config["Hostname"],
+            "user": config.get("User") or "",
+            "group_add": list(host.get("GroupAdd") or []),
+            "env": list(config["Env"]),
+            "cwd": config.get("WorkingDir") or "/",
+            "args": args,
+            "tty": bool(config.get("Tty")),
+            "caps": capabilities.to_mask(cap_set),
+            "privileged": privileged,
+            "no_new_privs": no_new_privs,
+            "seccomp": seccomp_path,
+            "cgroup": cgroup_limits,
+            "cgroup_mounts": cgroups.container_mounts(),
+            "shm_size": host.get("ShmSize") or (64 << 20),
+            "sys_path": list(sys.path),
+            "state": base_state,
+        }
+        return spec, held_fds
+
+    def security(self, record: dict, *, privileged: bool = False) -> tuple[set, str | None, bool]:
+        """(capabilities, compiled seccomp filter path or None, no_new_privs)
+        for the container — or for an exec in it with ``privileged``."""
+        from ..linux import caps as capabilities
+
+        host = record["HostConfig"]
+        privileged = privileged or bool(host.get("Privileged"))
+        cap_set = capabilities.resolve(host.get("CapAdd") or [], host.get("CapDrop") or [], privileged)
+        options = _security_options(host.get("SecurityOpt") or [])
+        seccomp_path = None
+        if not host.get("Privileged") and options["seccomp"] != "unconfined":
+            from ..linux import seccomp
+
+            profile = options["seccomp"] or self.settings.seccomp_profile or None
+            seccomp_path = str(seccomp.filter_file(profile, cap_set, self.layout.cache))
+        return cap_set, seccomp_path, options["no_new_privileges"]
+
+    def _etc_files_without_network(self, record: dict, mode: str) -> dict:
+        from ..network.files import hosts_file, resolv_conf
+
+        hostname = record["Config"]["Hostname"]
+        extra = record["HostConfig"].get("ExtraHosts") or []
+        return {"hosts": hosts_file(hostname, None, extra, host_network=(mode == "host")),
+                "resolv.conf": resolv_conf(record["HostConfig"].get("Dns") or [], host_network=(mode == "host"))}
+
+    # --- inspect, list ------------------------------------------------------
+
+    def inspect(self, name_or_id: str) -> dict:
+        """docker's ``inspect`` of a container."""
+        return self._attrs(self.store.resolve(name_or_id))
+
+    def _attrs(self, container_id: str) -> dict:
+        record = self.store.read_config(container_id)
+        state = self.store.load_state(container_id)
+        record["State"] = state
+        record["RestartCount"] = state.get("RestartCount", 0)
+        record.setdefault("NetworkSettings", {"Networks": {}, "Ports": {}, "IPAddress": ""})
+        directory = self.store.dir(container_id)
+        record["LogPath"] = str(directory / "ctr.log")
+        record["HostnamePath"] = str(directory / "hostname")
+        record["HostsPath"] = str(directory / "hosts")
+        record["ResolvConfPath"] = str(directory / "resolv.conf")
+        record["GraphDriver"] = {"Name": "overlay", "Data": {
+            "LowerDir": ":".join(str(self.layout.snapshots / d.split(":", 1)[-1] / "fs")
+                                 for d in reversed(record.get("Snapshots", []))),
+            "UpperDir": str(directory / "upper"), "WorkDir": str(directory / "work")}}
+        return record
+
+    def list(self, *, all: bool = False, filters=None, limit: int | None = None) -> list[dict]:
+        """``ps``: newest first, running only unless ``all``."""
+        from .filters import container_matches, parse_filters
+
+        filters = parse_filters(filters)
+        result = []
+        for container_id in self.store.ids():
+            try:
+                attrs = self._attrs(container_id)
+            except ContainerNotFound:
+                continue  # removed meanwhile
+            if not all and not filters.get("status") and attrs["State"]["Status"] not in ("running", "paused", "restarting"):
+                continue
+            result.append(attrs)
+        if filters:
+            by_name = {a["Name"].lstrip("/"): a for a in result}
+
+            def resolve(value):
+                if value in by_name:
+                    return by_name[value]
+                try:
+                    return self._attrs(self.store.resolve(value))
+                except ContainersError:
+                    return None
+
+            result = [a for a in result if container_matches(a, filters, resolve_container=resolve,
+                                                             image_matches=self._image_matches)]
+        result.sort(key=lambda a: a["Created"], reverse=True)
+        if limit is not None and limit >= 0:
+            result = result[:limit]
+        return result
+
+    def _image_matches(self, attrs: dict, value: str) -> bool:
+        if value in (attrs.get("ImageName"), attrs.get("Image"), attrs["Config"].get("Image")):
+            return True
+        try:
+            return self.images.get(value).id == attrs.get("Image")
+        except ContainersError:
+            return False
+
+    # --- stop, kill, wait ------------------------------------------------------
+
+    def _live_state(self, container_id: str) -> dict:
+        return self.store.load_state(container_id)
+
+    def kill(self, name_or_id: str, sig="SIGKILL") -> None:
+        container_id = self.store.resolve(name_or_id)
+        number = signal_number(sig)
+        state = self._live_state(container_id)
+        if state["Status"] not in ("running", "paused", "restarting"):
+            raise Conflict(f"container {name_or_id} is not running", hint="start it first")
+        if number in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            self._mark_stop_requested(container_id)
+        self._signal(container_id, state, number)
+
+    def _mark_stop_requested(self, container_id: str) -> None:
+        storage.write_atomic(self.store.dir(container_id) / STOP_REQUESTED, b"", durable=False)
+
+    def _signal(self, container_id: str, state: dict, number: int) -> None:
+        pid = state.get("Pid")
+        if not pid:
+            return
+        if state["Status"] == "paused" and number == signal.SIGKILL:
+            self._thaw_quietly(container_id)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, number)
+
+    def _thaw_quietly(self, container_id: str) -> None:
+        from . import cgroups
+
+        with contextlib.suppress(Exception):
+            cgroups.Cgroup.open(container_id).thaw()
+
+    def stop(self, name_or_id: str, timeout: float | None = None, sig=None) -> None:
+        """The stop signal, then SIGKILL after ``timeout`` seconds (docker's -t)."""
+        container_id = self.store.resolve(name_or_id)
+        record = self.store.read_config(container_id)
+        state = self._live_state(container_id)
+        if state["Status"] not in ("running", "paused", "restarting"):
+            return
+        if timeout is None:
+            timeout = record["Config"].get("StopTimeout")
+            timeout = self.settings.stop_timeout if timeout is None else timeout
+        self._mark_stop_requested(container_id)
+        if state["Status"] == "paused":
+            self._thaw_quietly(container_id)
+        number = signal_number(sig or record["Config"].get("StopSignal") or "SIGTERM")
+        self._signal(container_id, state, number)
+        if not self._wait_process(state, timeout):
+            self._signal(container_id, dict(state, Status="running"), signal.SIGKILL)
+            self._wait_process(state, 10)
+        self._wait_settled(container_id, 10)
+
+    def _wait_process(self, state: dict, timeout: float) -> bool:
+        """Wait for the container's first process to end; True if it did."""
+        return _wait_pid_exit(state.get("Pid"), state.get("PidStartTicks"), timeout)
+
+    def _wait_settled(self, container_id: str, timeout: float) -> dict:
+        """Wait until the monitor has recorded the exit (state no longer live)."""
+        deadline = time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            try:
+                state = self.store.load_state(container_id)
+            except ContainerNotFound:
+                return {"Status": "removed"}
+            raw = storage.read_json(self.store.dir(container_id) / "state.json", default={}) or {}
+            if state["Status"] not in ("running", "paused") and raw.get("Status") != "running":
+                return state
+            if time.monotonic() > deadline:
+                return state
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def wait(self, name_or_id: str, timeout: float | None = None, condition: str = "not-running") -> dict:
+        """Block until the container stops; return ``{"StatusCode": N,
+        "Error": …}`` as docker-py does."""
+        container_id = self.store.resolve(name_or_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            state = self.store.load_state(container_id)
+            if condition == "next-exit" or state["Status"] in ("running", "paused", "restarting"):
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if state.get("Pid") and not _wait_pid_exit(state["Pid"], state.get("PidStartTicks"), remaining):
+                    raise TimeoutError(f"container {name_or_id} is still running after {timeout}s")
+                condition = "not-running"
+                if state["Status"] == "restarting":
+                    time.sleep(0.05)
+                    continue
+                settled = self._wait_settled(container_id, 10 if deadline is None else max(0.1, deadline - time.monotonic()))
+                if settled["Status"] in ("running", "restarting") and settled.get("Pid") != state.get("Pid"):
+                    # Restarted by its policy: docker's wait returns on this exit.
+                    return {"StatusCode": settled.get("ExitCode", 0), "Error": None}
+                state = settled
+            if state["Status"] == "removed":
+                return {"StatusCode": 0, "Error": None}
+            return {"StatusCode": state.get("ExitCode", 0), "Error": {"Message": state["Error"]} if state.get("Error") else None}
+
+    # --- pause -------------------------------------------------------------------
+
+    def pause(self, name_or_id: str) -> None:
+        from . import cgroups
+
+        container_id = self.store.resolve(name_or_id)
+        with self.store.lock(container_id):
+            state = self.store.load_state(container_id)
+            if state["Status"] == "paused":
+                raise Conflict(f"container {name_or_id} is already paused")
+            if state["Status"] != "running":
+                raise Conflict(f"container {name_or_id} is not running")
+            cgroups.Cgroup.open(container_id).freeze()
+            state.update(Status="paused", Paused=True)
+            self.store.write_state(container_id, state)
+
+    def unpause(self, name_or_id: str) -> None:
+        from . import cgroups
+
+        container_id = self.store.resolve(name_or_id)
+        with self.store.lock(container_id):
+            state = self.store.load_state(container_id)
+            if state["Status"] != "paused":
+                raise Conflict(f"container {name_or_id} is not paused")
+            cgroups.Cgroup.open(container_id).thaw()
+            state.update(Status="running", Paused=False)
+            self.store.write_state(container_id, state)
+
+    def restart(self, name_or_id: str, timeout: float | None = None) -> None:
+        self.stop(name_or_id, timeout)
+        self.start(name_or_id)
+
+    # --- remove, rename, prune ---------------------------------------------------
+
+    def remove(self, name_or_id: str, *, force: bool = False, volumes: bool = False) -> None:
+        container_id = self.store.resolve(name_or_id)
+        state = self.store.load_state(container_id)
+        if state["Status"] in ("running", "paused", "restarting"):
+            if not force:
+                raise Conflict(f"you cannot remove a {state['Status']} container {container_id[:12]}",
+                               hint="stop the container before attempting removal or force remove (-f)")
+            self._mark_stop_requested(container_id)
+            self._signal(container_id, state, signal.SIGKILL)
+            self._wait_process(state, 10)
+        self._wait_monitor_gone(container_id, state)
+        with self.store.index_lock(), self.store.lock(container_id):
+            try:
+                record = self.store.read_config(container_id)
+            except ContainerNotFound:
+                return
+            self._release(container_id, record)
+            if volumes:
+                from .volumes import VolumeStore
+
+                VolumeStore(self.layout).remove_anonymous(record)
+            self.store.remove_files(container_id)
+
+    def _wait_monitor_gone(self, container_id: str, state: dict, timeout: float = 10) -> None:
+        monitor = state.get("MonitorPid")
+        if not monitor:
+            raw = storage.read_json(self.store.dir(container_id) / "state.json", default={}) or {}
+            monitor = raw.get("MonitorPid")
+        pid_file = self.store.run_dir(container_id) / "monitor.pid"
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            monitor = int(pid_file.read_text().split()[0])
+        if monitor and not _wait_pid_exit(monitor, None, timeout):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(monitor, signal.SIGKILL)
+            _wait_pid_exit(monitor, None, 2)
+
+    def _release(self, container_id: str, record: dict) -> None:
+        """Give back what a started container holds: cgroup, network,
+        runtime directory. Idempotent; safe when nothing was taken."""
+        from . import cgroups
+
+        with contextlib.suppress(FileNotFoundError):
+            cgroups.Cgroup.open(container_id).remove()
+        if (record.get("HostConfig") or {}).get("NetworkMode") not in ("none", "host", None):
+            self.network.detach(container_id)
+        run_dir = self.store.run_dir(container_id)
+        with contextlib.suppress(OSError):
+            os.rmdir(run_dir / "rootfs")
+
+    def rename(self, name_or_id: str, new_name: str) -> None:
+        container_id = self.store.resolve(name_or_id)
+        with self.store.index_lock():
+            name = self.store.reserve_name(new_name, container_id)
+            record = self.store.read_config(container_id)
+            record["Name"] = "/" + name
+            self.store.write_config(container_id, record)
+
+    def prune(self, filters: dict | None = None) -> dict:
+        """Remove every stopped container; sweep leftovers of crashed ones."""
+        deleted, reclaimed = [], 0
+        for container_id in self.store.ids():
+            try:
+                state = self.store.load_state(container_id)
+                record = self.store.read_config(container_id)
+            except ContainerNotFound:
+                continue
+            if state["Status"] in ("running", "paused", "restarting"):
+                continue
+            if filters and not labels_match(record.get("Config", {}).get("Labels") or {}, filters.get("label") or []):
+                continue
+            reclaimed += storage.tree_size(self.store.dir(container_id) / "upper")
+            with contextlib.suppress(ContainerNotFound):
+                self.remove(container_id)
+                deleted.append(container_id)
+        self.sweep()
+        return {"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed}
+
+    def sweep(self) -> None:
+        """Remove cgroups, network namespaces and runtime directories whose
+        container no longer exists (left by a crash)."""
+        from . import cgroups
+
+        existing = set(self.store.ids())
+        with contextlib.suppress(Exception):
+            cgroups.sweep(existing)
+        if self._network is not None or (self.layout.run / "netns").exists():
+            self.network.sweep(existing)
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.listdir(self.layout.run):
+                if len(entry) == 64 and entry not in existing:
+                    import shutil
+
+                    shutil.rmtree(self.layout.run / entry, ignore_errors=True)
+
+
+# --- the exit hook ---------------------------------------------------------------
+
+def handle_exit(state_dir: str, spec: dict) -> int:
+    """Run by ``lifecycle.py exited``: record the exit, apply the restart
+    policy, release resources, auto-remove. Returns RESTART (75) to have the
+    monitor start the container again."""
+    from .. import config as config_module
+    from . import cgroups
+
+    directory = Path(state_dir)
+    layout = storage.Layout(Path(state_dir).parent.parent)
+    store = ContainerStore(layout)
+    container_id = spec["id"]
+    try:
+        record = store.read_config(container_id)
+    except ContainerNotFound:
+        return 0  # removed meanwhile
+    with store.lock(container_id):
+        exit_record = storage.read_json(directory / "exit.json", default={}) or {}
+        state = storage.read_json(directory / "state.json", default=None) or initial_state()
+        code = exit_record.get("exit_code", 255)
+        oom = False
+        with contextlib.suppress(FileNotFoundError, OSError):
+            oom = cgroups.Cgroup.open(container_id).oom_killed()
+        if oom:
+            code = 137
+        state.update(Status="exited", Running=False, Paused=False, Restarting=False, Pid=0,
+                     ExitCode=code, OOMKilled=oom,
+                     FinishedAt=exit_record.get("finished_at") or timestamp())
+        stop_requested = (directory / STOP_REQUESTED).exists()
+        policy = record["HostConfig"].get("RestartPolicy") or {"Name": "no"}
+        restart = _should_restart(policy, code, state.get("RestartCount", 0), stop_requested)
+        with contextlib.suppress(FileNotFoundError, OSError):
+            cgroups.Cgroup.open(container_id).remove()
+        if restart:
+            count = state.get("RestartCount", 0) + 1
+            state.update(Status="restarting", Restarting=True, RestartCount=count)
+            store.write_state(container_id, state)
+            spec = dict(spec)
+            spec["state"] = dict(spec.get("state") or {}, RestartCount=count)
+            storage.write_atomic(directory / SPEC_FILE, _marshal(spec), 0o600)
+    if restart:
+        time.sleep(_restart_delay(state))
+        if (directory / STOP_REQUESTED).exists():
+            with store.lock(container_id):
+                state.update(Status="exited", Restarting=False)
+                store.write_state(container_id, state)
+        else:
+            return RESTART
+    with store.lock(container_id):
+        store.write_state(container_id, state)
+    runtime = Runtime(layout, config=config_module.get_config())
+    runtime._release(container_id, record)
+    if record["HostConfig"].get("AutoRemove"):
+        with contextlib.suppress(ContainersError):
+            with store.index_lock(), store.lock(container_id):
+                from .volumes import VolumeStore
+
+                VolumeStore(layout).remove_anonymous(record)
+                store.remove_files(container_id)
+    return 0
+
+
+def _should_restart(policy: dict, code: int, count: int, stop_requested: bool) -> bool:
+    if stop_requested:
+        return False
+    name = policy.get("Name") or "no"
+    if name in ("always", "unless-stopped"):
+        return True
+    if name == "on-failure" and code != 0:
+        limit = policy.get("MaximumRetryCount") or 0
+        return limit == 0 or count < limit
+    return False
+
+
+def _restart_delay(state: dict) -> float:
+    """docker: 100 ms, doubling per consecutive restart, at most a minute;
+    a container that ran 10 s or more restarts at once."""
+    count = state.get("RestartCount", 1)
+    return min(0.1 * (2 ** max(0, count - 1)), 60.0)
+
+
+# --- helpers -------------------------------------------------------------------
+
+def hook_argv(state_dir: str) -> list[str]:
+    lifecycle = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lifecycle.py")
+    return [sys.executable, "-I", "-S", lifecycle, state_dir]
+
+
+def _marshal(value) -> bytes:
+    import marshal
+
+    return marshal.dumps(value)
+
+
+def _security_options(options: list[str]) -> dict:
+    result = {"seccomp": None, "no_new_privileges": True}
+    for option in options:
+        key, _, value = option.partition("=" if "=" in option else ":")
+        if key == "seccomp":
+            result["seccomp"] = value or None
+        elif key == "no-new-privileges":
+            result["no_new_privileges"] = value.lower() not in ("false", "0", "no")
+    return result
+
+
+def _tmpfs_options(options: str) -> tuple[int, str]:
+    from ..linux import syscalls as sc
+
+    flags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+    data = []
+    toggles = {"ro": (sc.MS_RDONLY, True), "rw": (sc.MS_RDONLY, False),
+               "exec": (sc.MS_NOEXEC, False), "noexec": (sc.MS_NOEXEC, True),
+               "suid": (sc.MS_NOSUID, False), "nosuid": (sc.MS_NOSUID, True),
+               "dev": (sc.MS_NODEV, False), "nodev": (sc.MS_NODEV, True)}
+    for option in filter(None, (o.strip() for o in options.split(","))):
+        if option in toggles:
+            bit, on = toggles[option]
+            flags = flags | bit if on else flags & ~bit
+        elif option.split("=")[0] in ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks"):
+            data.append(option)
+        else:
+            raise UserError(f"invalid tmpfs option '{option}'",
+                            hint="use size=, mode=, uid=, gid=, ro, exec, suid, dev")
+    return flags, ",".join(data)
+
+
+def _wait_pid_exit(pid, start_ticks, timeout) -> bool:
+    """Wait for a process (not our child) to end, with a pidfd. True when it
+    has ended (or never existed)."""
+    if not pid:
+        return True
+    from ..linux import syscalls as sc
+    from .lifecycle import process_start_ticks
+
+    try:
+        fd = sc.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        if start_ticks is not None:
+            try:
+                if process_start_ticks(pid) != start_ticks:
+                    return True
+            except (FileNotFoundError, ValueError):
+                return True
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
+    finally:
+        os.close(fd)
+
