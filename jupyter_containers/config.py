@@ -62,7 +62,8 @@ class Registry(Configurable):
     """How images are fetched from registries."""
 
     mirrors = Dict(
-        per_key_traits=List(Unicode()),
+        value_trait=List(Unicode()),
+        key_trait=Unicode(),
         help="""Mirrors to try, in order, before a registry itself, by registry
         host: {"docker.io": ["http://127.0.0.1:5000"]}. A mirror URL may say
         http:// for a plain-HTTP mirror. The registry itself is tried last

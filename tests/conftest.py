@@ -11,6 +11,7 @@ import pytest
 pytest_plugins = [
     "tests.fixtures.storage",
     "tests.fixtures.security_probe",
+    "tests.fixtures.registry",
 ]
 
 
