@@ -58,7 +58,6 @@ def start_exec(runtime: Runtime, name_or_id: str, cmd, *, user: str | None = Non
         raise specs.UserError("no command given to exec")
     config = record["Config"]
     cap_set, seccomp_path, no_new_privs = runtime.security(record, privileged=privileged)
-    from ..linux import caps
 
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     spec = {
@@ -72,7 +71,7 @@ def start_exec(runtime: Runtime, name_or_id: str, cmd, *, user: str | None = Non
         "group_add": list(record["HostConfig"].get("GroupAdd") or []),
         "cwd": workdir or config.get("WorkingDir") or "/",
         "tty": tty,
-        "caps": caps.to_mask(cap_set),
+        "caps": sorted(cap_set),
         "no_new_privs": no_new_privs,
         "seccomp": seccomp_path,
         "cgroup": True,

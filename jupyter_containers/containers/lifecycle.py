@@ -230,9 +230,7 @@ def init_container(spec: dict, seccomp_filter: bytes | None) -> None:
     except OSError as error:
         raise StartFailed(125, f"cannot create the working directory {cwd}: {error}") from None
 
-    caps.apply(spec["caps"], user.uid, user.gid, user.groups)
-    if spec.get("no_new_privs", True):
-        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    drop_privileges(spec, user, seccomp_filter)
     try:
         os.chdir(cwd)
     except OSError as error:
@@ -241,8 +239,6 @@ def init_container(spec: dict, seccomp_filter: bytes | None) -> None:
     # Nothing of the runtime's may reach the container (CVE-2024-21626
     # class): every inherited descriptor but stdio closes on exec.
     sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
-    if seccomp_filter is not None:
-        seccomp.load(seccomp_filter)
     exec_command(spec["args"], env)
 
 
@@ -284,6 +280,24 @@ def _mount_one(rootfs: str, mount: dict) -> None:
                         mount.get("flags", mounts.NOSUID_NODEV_NOEXEC), mount.get("data") or None)
     else:
         raise StartFailed(125, f"unknown mount type {kind!r}")
+
+
+def drop_privileges(spec: dict, user, seccomp_filter: bytes | None) -> None:
+    """Become the container's user with its capabilities, set no_new_privs
+    and install the seccomp filter — the last steps before exec. Without
+    no_new_privs the filter goes in first, while CAP_SYS_ADMIN still allows
+    it (Docker's profile permits every call the user switch makes)."""
+    from ..linux import caps, seccomp
+    from ..linux import syscalls as sc
+
+    no_new_privs = spec.get("no_new_privs", True)
+    if seccomp_filter is not None and not no_new_privs:
+        seccomp.load(seccomp_filter)
+    caps.apply(spec["caps"], user.uid, user.gid, user.groups)
+    if no_new_privs:
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+        if seccomp_filter is not None:
+            seccomp.load(seccomp_filter)
 
 
 def exec_command(args: list, env: list) -> None:
@@ -373,7 +387,7 @@ def exec_in_container(spec: dict) -> int:
     namespaces, fork, take on its user, capabilities, no_new_privs and
     seccomp filter, exec. Reports on the sync fd like ``start``; returns
     the process's exit status (128+N for a signal)."""
-    from ..linux import caps, seccomp
+    from ..linux import caps, seccomp  # noqa: F401 - imported before entering the container
     from ..linux import syscalls as sc
     from . import cgroups, users
 
@@ -435,16 +449,12 @@ def exec_in_container(spec: dict) -> int:
             env = list(spec["env"])
             if not any(item.startswith("HOME=") for item in env):
                 env.append(f"HOME={user.home}")
-            caps.apply(spec["caps"], user.uid, user.gid, user.groups)
-            if spec.get("no_new_privs", True):
-                sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+            drop_privileges(spec, user, seccomp_filter)
             try:
                 os.chdir(spec.get("cwd") or "/")
             except OSError as error:
                 raise StartFailed(126, f"cannot enter the working directory {spec.get('cwd')}: {error.strerror}") from None
             sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
-            if seccomp_filter is not None:
-                seccomp.load(seccomp_filter)
             exec_command(spec["args"], env)
         except StartFailed as failure:
             os.write(write_end, f"{failure.code} {failure.message}".encode())

@@ -179,8 +179,6 @@ class Runtime:
     def _start_spec(self, record: dict, state: dict) -> tuple[dict, list]:
         """Everything the start hook needs, precomputed (it reads it with
         marshal, in a fresh interpreter)."""
-        from ..linux import caps as capabilities
-
         container_id = record["Id"]
         directory = self.store.dir(container_id)
         config, host = record["Config"], record["HostConfig"]
@@ -267,7 +265,7 @@ class Runtime:
             "cwd": config.get("WorkingDir") or "/",
             "args": args,
             "tty": bool(config.get("Tty")),
-            "caps": capabilities.to_mask(cap_set),
+            "caps": sorted(cap_set),
             "privileged": privileged,
             "no_new_privs": no_new_privs,
             "seccomp": seccomp_path,
@@ -288,16 +286,14 @@ class Runtime:
         privileged = privileged or bool(host.get("Privileged"))
         cap_set = capabilities.resolve(host.get("CapAdd") or [], host.get("CapDrop") or [], privileged)
         options = _security_options(host.get("SecurityOpt") or [])
-        seccomp_path = None
-        if not host.get("Privileged") and options["seccomp"] != "unconfined":
-            from ..linux import seccomp
+        from ..linux import seccomp
 
-            profile = options["seccomp"] or self.settings.seccomp_profile or None
-            seccomp_path = str(seccomp.filter_file(profile, cap_set, self.layout.cache))
+        profile = options["seccomp"] or self.settings.seccomp_profile or None
+        seccomp_path = seccomp.prepare(profile, cap_set, self.layout, privileged=bool(host.get("Privileged")))
         return cap_set, seccomp_path, options["no_new_privileges"]
 
     def _etc_files_without_network(self, record: dict, mode: str) -> dict:
-        from ..network.files import hosts_file, resolv_conf
+        from .etc import hosts_file, resolv_conf
 
         hostname = record["Config"]["Hostname"]
         extra = record["HostConfig"].get("ExtraHosts") or []
