@@ -41,8 +41,10 @@ import errno
 import hashlib
 import logging
 import os
+import queue
 import stat
 import tarfile
+import threading
 import zlib
 from typing import Callable, Iterator, Sequence, Union
 
@@ -98,15 +100,16 @@ def unpack_layer(stream, media_type: str, dest, lowers: Lowers = (), *, label: s
 
     Raises :class:`UnsafeLayer` for entries that try to leave ``dest`` and
     :class:`InvalidLayer` for content that is not a layer; ``dest`` is then
-    left half-filled for the caller to remove. The whole stream is read.
+    left half-filled for the caller to remove. On success the whole stream
+    has been read (the diff ID covers the padding after the tar's end).
     """
     if media_type not in LAYER_MEDIA_TYPES:
         raise InvalidLayer(f"{label} has the media type '{media_type}', which is not a layer",
                            hint="the image is not a container image this tool can run")
-    source = _TarSource(_decompressed(stream.read, label))
-    root_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    unpacker = _Unpacker(root_fd, lowers, label)
+    unpacker = _Unpacker(os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), lowers, label)
+    chunks = _Prefetched(_decompressed(stream.read, label))  # reads nothing yet
     try:
+        source = _TarSource(chunks)
         try:
             archive = tarfile.TarFile(fileobj=source, mode="r", encoding="utf-8", errors="surrogateescape")
             for info in iter(archive.next, None):
@@ -117,8 +120,9 @@ def unpack_layer(stream, media_type: str, dest, lowers: Lowers = (), *, label: s
         source.drain()
         unpacker.finish()
     finally:
+        chunks.close()
         unpacker.close()
-    return "sha256:" + source.hash.hexdigest()
+    return "sha256:" + chunks.hash.hexdigest()
 
 
 # --- the byte stream --------------------------------------------------------
@@ -134,10 +138,11 @@ def _decompressed(read, label: str) -> Iterator[bytes]:
             break
         head += more
     if head.startswith(GZIP_MAGIC):
-        return _gunzip(head, read, label)
-    if head.startswith(ZSTD_MAGIC):
-        return _unzstd(head, read, label)
-    return _plain(head, read)
+        yield from _gunzip(head, read, label)
+    elif head.startswith(ZSTD_MAGIC):
+        yield from _unzstd(head, read, label)
+    else:
+        yield from _plain(head, read)
 
 
 def _plain(head: bytes, read) -> Iterator[bytes]:
@@ -201,22 +206,74 @@ class _Prefixed:
         return self._read(size if size > 0 else _CHUNK)
 
 
+class _Prefetched:
+    """The uncompressed chunks, produced a few chunks ahead by a thread that
+    reads, decompresses and hashes (zlib, zstd and hashlib release the GIL),
+    so that work overlaps with creating the files."""
+
+    _DEPTH = 8
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self.hash = hashlib.sha256()
+        self._queue: queue.Queue = queue.Queue(self._DEPTH)
+        self._stopped = False
+        self._finished = False
+        self._thread = threading.Thread(target=self._produce, args=(chunks,), name="layer-decompress", daemon=True)
+        self._thread.start()
+
+    def _produce(self, chunks: Iterator[bytes]) -> None:
+        try:
+            for chunk in chunks:
+                self.hash.update(chunk)
+                if not self._put(chunk):
+                    return
+            self._put(b"")
+        except BaseException as error:  # handed to the consumer, raised there
+            self._put(error)
+
+    def _put(self, item) -> bool:
+        while not self._stopped:
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        if self._finished:
+            raise StopIteration
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            self._finished = True
+            raise item
+        if not item:
+            self._finished = True
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        self._stopped = True
+        self._thread.join()
+
+
 class _TarSource:
     """The uncompressed tar as a forward-only file for :class:`tarfile.TarFile`
-    (``seek`` only skips ahead), hashing every byte that comes through."""
+    (``seek`` only skips ahead)."""
 
     def __init__(self, chunks: Iterator[bytes]):
         self._chunks = chunks
         self._buffer = b""
         self._position = 0  # in _buffer
         self._offset = 0  # in the tar stream
-        self.hash = hashlib.sha256()
 
     def _fill(self) -> bool:
         chunk = next(self._chunks, b"")
         if not chunk:
             return False
-        self.hash.update(chunk)
         self._buffer = chunk
         self._position = 0
         return True

@@ -120,7 +120,7 @@ def oci_image(request):
 
 def test_our_unpacking_matches_umoci(oci_image, tmp_path, snapshots, overlay_view):
     layout, ref = oci_image
-    started = time.time_ns()
+    started = time.time_ns() - 50_000_000  # file times come from a coarse clock
     reference = Layout(tmp_path / "for-umoci", tmp_path / "for-umoci-run").ensure()
     L.without_zstd(layout, ref, ContentStore(reference))
     bundle = tmp_path / "bundle"
