@@ -211,7 +211,7 @@ class ContentStore:
             if digest in blobs or not self.has(digest):
                 continue
             blobs.add(digest)
-            document = self.read_json(digest)
+            document = self._document(digest)
             media_type = media_type or document.get("mediaType")
             if media_type in INDEX_MEDIA_TYPES or "manifests" in document:
                 pending.extend((child["digest"], child.get("mediaType"))
@@ -220,9 +220,18 @@ class ContentStore:
             config = document.get("config", {}).get("digest")
             if config and self.has(config):
                 blobs.add(config)
-                diff_ids.update(self.read_json(config).get("rootfs", {}).get("diff_ids", []))
+                diff_ids.update(self._document(config).get("rootfs", {}).get("diff_ids", []))
             blobs.update(layer["digest"] for layer in document.get("layers", []))
         return blobs, diff_ids
+
+    def _document(self, digest: str) -> dict:
+        """A JSON blob, or {} for one that is not a JSON object (it reaches
+        nothing further; collecting garbage must not fail on it)."""
+        try:
+            document = self.read_json(digest)
+        except ValueError:
+            return {}
+        return document if isinstance(document, dict) else {}
 
     def gc(self, snapshots=None, keep_snapshots_for: Iterable[str] = ()) -> dict:
         """Remove blobs no image reaches, abandoned partial downloads and,

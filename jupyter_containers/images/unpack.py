@@ -388,6 +388,7 @@ class _Unpacker:
         self._dir_fds: list[int] = [root_fd]
         self._dir_times: dict[tuple, tuple[int, int]] = {}
         self._implied: set[tuple] = {()}  # the root, until a ./ entry says otherwise
+        self._opaque_root = False
         self._skipped_xattrs: list[str] = []
 
     # --- errors
@@ -465,24 +466,20 @@ class _Unpacker:
         """``path`` (a directory) was removed: drop what refers to it."""
         if tuple(self._dirs[:len(path)]) == path:
             self._close_dirs_below(len(path) - 1)
-        n = len(path)
-        for table in (self._dir_times, self._implied):
-            for key in [key for key in table if key[:n] == path]:
-                if isinstance(table, dict):
-                    del table[key]
-                else:
-                    table.discard(key)
+        depth = len(path)
+        for key in [key for key in self._dir_times if key[:depth] == path]:
+            del self._dir_times[key]
+        self._implied = {key for key in self._implied if key[:depth] != path}
 
-    def _clear(self, dirfd: int, path: tuple) -> os.stat_result | None:
-        """Remove whatever is at ``path``; returns what was there."""
+    def _clear(self, dirfd: int, path: tuple) -> None:
+        """Remove whatever is at ``path``."""
         try:
             st = os.stat(path[-1], dir_fd=dirfd, follow_symlinks=False)
         except FileNotFoundError:
-            return None
+            return
         if stat.S_ISDIR(st.st_mode):
             self._forget(path)
         paths.remove_at(dirfd, path[-1])
-        return st
 
     def _create(self, make, dirfd: int, path: tuple):
         """Run ``make()``, which creates ``path``; replace what is in the way."""
@@ -572,7 +569,10 @@ class _Unpacker:
         parent = self._parent(path)
         marker = path[-1]
         if marker == OPAQUE_WHITEOUT:
-            os.setxattr(parent, OPAQUE_XATTR, b"y")
+            if len(path) == 1:
+                self._opaque_root = True  # overlayfs ignores opaque on a layer's root: see finish()
+            else:
+                os.setxattr(parent, OPAQUE_XATTR, b"y")
             return
         if marker.startswith(WHITEOUT_PREFIX * 2):
             return  # other AUFS bookkeeping (.wh..wh.plnk): meaningless here, as for docker
@@ -586,11 +586,7 @@ class _Unpacker:
             return
         if stat.S_ISDIR(st.st_mode):
             # Made by this layer: it survives, but what the lowers had there goes.
-            fd = paths.open_subdir(parent, name)
-            try:
-                os.setxattr(fd, OPAQUE_XATTR, b"y")
-            finally:
-                os.close(fd)
+            _make_opaque(parent, name)
         # Any other entry of this layer already hides the lowers' one.
 
     def _hardlink(self, parent: int, path: tuple, info: tarfile.TarInfo) -> None:
@@ -740,6 +736,8 @@ class _Unpacker:
         """Give implied directories their lowers' metadata, then set every
         directory's times, deepest first (creating entries changed them)."""
         self._close_dirs_below(0)
+        if self._opaque_root and self._lowers_given:
+            self._hide_lower_roots()
         for path in sorted(self._implied, key=len):
             self._entry = "/".join(path) or "."
             found = self._find_in_lowers(path) if self._lowers_given else None
@@ -774,11 +772,36 @@ class _Unpacker:
             log.warning("%s: %d xattrs could not be set on this filesystem (first: %s)",
                         self._label, len(self._skipped_xattrs), self._skipped_xattrs[0])
 
+    def _hide_lower_roots(self) -> None:
+        """An opaque root, which overlayfs would ignore on a layer's root:
+        white out every top-level name of the lowers that this layer lacks,
+        make this layer's own directories of those names opaque."""
+        self._entry = OPAQUE_WHITEOUT
+        names = set()
+        for lower in self._lowers():
+            names.update(os.listdir(lower))
+        for name in names:
+            try:
+                st = os.stat(name, dir_fd=self._root, follow_symlinks=False)
+            except FileNotFoundError:
+                os.mknod(name, stat.S_IFCHR, 0, dir_fd=self._root)
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                _make_opaque(self._root, name)
+
     def close(self) -> None:
         self._close_dirs_below(0)
         os.close(self._root)
         for fd in self._lower_fds or ():
             os.close(fd)
+
+
+def _make_opaque(dirfd: int, name: str) -> None:
+    fd = paths.open_subdir(dirfd, name)
+    try:
+        os.setxattr(fd, OPAQUE_XATTR, b"y")
+    finally:
+        os.close(fd)
 
 
 def _copy_contents(source: int, dest: int, size: int) -> None:

@@ -330,3 +330,11 @@ def test_gc_removes_snapshots_no_image_uses(storage_root, snapshots):
     removed = store.gc(snapshots, keep_snapshots_for=[L.diff_id(kept_by_container)])
     assert removed["snapshots"] == [L.diff_id(only_a)]
     assert snapshots.list() == sorted([L.diff_id(shared), L.diff_id(kept_by_container)])
+
+
+def test_an_opaque_root_hides_all_of_the_lowers(tmp_path, overlay_view):
+    bottom = _layer(tmp_path, "bottom", [L.file("a", b"a"), L.file("d/x", b"x"), L.file("d/keep", b"k")])
+    top = _layer(tmp_path, "top", [L.opaque("."), L.file("d/y", b"y"), L.file("n", b"n")], lowers=[bottom])
+    merged = Path(overlay_view([top, bottom]))
+    assert sorted(os.listdir(merged)) == ["d", "n"]
+    assert os.listdir(merged / "d") == ["y"]
