@@ -1000,8 +1000,13 @@ static int run_once(void)
     if (spawn_start_hook(error, sizeof error) < 0) {
         error_code = EXIT_SETUP;
     } else {
-        while (sync_fd >= 0 || !hook_done)
+        while (!hook_done)
             loop_once(-1);
+        /* All the hook wrote is in the pipe now; the container may still
+         * hold fd 3, so do not wait for EOF. */
+        if (sync_fd >= 0)
+            read_sync();
+        close_fd(&sync_fd);
         error_code = start_outcome(error, sizeof error);
     }
 
@@ -1271,11 +1276,19 @@ int main(int argc, char **argv)
     }
 
     phase = WAITING_FOR_ATTACH;
-    /* Wait for the first client, unless the starter is gone (its end of the
-     * ready pipe closed): then nobody is coming. */
-    int starter_reachable = opt.ready_fd >= 0;
-    while (opt.wait_attach && client_count == 0 && (!starter_reachable || opt.ready_fd >= 0))
-        loop_once(-1);
+    if (opt.wait_attach) {
+        int has_starter = opt.ready_fd >= 0;
+        while (client_count == 0 && (!has_starter || opt.ready_fd >= 0))
+            loop_once(-1);
+        if (client_count == 0) {
+            /* The starter closed the ready pipe before attaching: it gave
+             * up, so nothing is started (as docker starts nothing when the
+             * client goes before it attached). */
+            warn("the starter went away before attaching: not starting");
+            shut_down();
+            return 0;
+        }
+    }
     while (run_once() == EXIT_RESTART)
         ;
     shut_down();

@@ -5,6 +5,7 @@ these tests run without root too."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -225,16 +227,26 @@ def test_attach_streams_output_and_round_trips_stdin(box):
             received += data
             if received == b"hello\n":
                 break
-        client.send_stdin(b"x" * 200_000)           # more than one frame
-        client.close_stdin()
+        payload = bytes(range(256)) * 16_000              # 4 MB: many frames, more than any buffer
+
+        def feed():
+            client.send_stdin(payload, timeout=10)
+            client.close_stdin()
+
+        feeder = threading.Thread(target=feed)
+        feeder.start()                                      # writes while this thread reads
         rest = {"stdout": b"", "stderr": b""}
         for stream, data in client.output(timeout=10):
             rest[stream] += data
-        assert rest == {"stdout": b"x" * 200_000, "stderr": b"done\n"}
+        feeder.join()
+        assert rest == {"stdout": payload, "stderr": b"done\n"}
         assert client.exit_code == 0 and client.wait() == 0 and client.pid == started.pid
     finally:
         client.close()
-    assert b"".join(e.data for e in read_logs(b.state_dir, stderr=False)) == b"hello\n" + b"x" * 200_000
+    # In the log, as in docker's, bytes that are not UTF-8 (here every byte
+    # from 0x80: none of them is in a valid sequence) become U+FFFD.
+    logged = b"".join(e.data for e in read_logs(b.state_dir, stderr=False))
+    assert logged == b"hello\n" + re.sub(rb"[\x80-\xff]", "\ufffd".encode(), payload)
 
 
 def test_tty(box):
@@ -280,6 +292,21 @@ def test_wait_attach_starts_only_once_a_client_is_attached(box, monitor_path):
     with AttachClient.connect(b.run_dir) as client:
         assert b"".join(data for _, data in client.output(timeout=10)) == b"first-words\n"
         assert client.exit_code == 0 and client.pid > 1
+
+
+def test_wait_attach_starts_nothing_when_the_starter_gives_up(box, monitor_path):
+    b = box().container("echo never")
+    b.run_dir.mkdir(parents=True)
+    ready_read, ready_write = os.pipe()
+    subprocess.run([str(monitor_path), "--id", "c0ffee", "--state-dir", str(b.state_dir), "--run-dir",
+                    str(b.run_dir), "--wait-attach", "--ready-fd", str(ready_write), "--", str(b.hook)],
+                   pass_fds=(ready_write,), check=True, timeout=10)
+    os.close(ready_write)
+    time.sleep(0.1)
+    assert running_monitor(b.run_dir)
+    os.close(ready_read)
+    assert wait_monitor(b.run_dir, 5)
+    assert not (b.dir / "groups").exists() and not (b.state_dir / "exit.json").exists()
 
 
 def test_a_client_that_does_not_read_is_dropped_and_the_log_is_complete(box):
@@ -349,6 +376,20 @@ def test_a_hook_that_reports_nothing_is_a_start_error(box):
     assert b.raw_log()[0]["log"] == "something went wrong\n"
 
 
+def test_a_container_that_inherited_fd_3_does_not_stall_the_start(box):
+    b = box()
+    b.write_hook(start='sleep 100 &\necho "pid $!" >&3\n')      # forgot 3>&-
+    started = b.spawn()
+    os.kill(started.pid, signal.SIGKILL)
+    assert b.wait_exit()["exit_code"] == 137
+    b = box()
+    b.write_hook(start='sleep 100 &\nexit 3\n')
+    began = time.monotonic()
+    with pytest.raises(errors.ContainerStartError, match="exited with status 3 without reporting"):
+        b.spawn()
+    assert time.monotonic() - began < 2
+
+
 def test_monitor_setup_errors_are_one_line(box, tmp_path):
     b = box()
     b.spawn("sleep 100")
@@ -403,6 +444,16 @@ def test_the_container_outlives_a_sigkill_of_its_starter(box):
     assert running_monitor(b.run_dir) and os.path.exists(f"/proc/{pid}")
     os.kill(pid, signal.SIGKILL)
     assert b.wait_exit()["exit_code"] == 137
+
+
+def test_spawning_from_many_threads_at_once(box):
+    boxes = [box().container("echo hello from $$") for _ in range(8)]
+    with concurrent.futures.ThreadPoolExecutor(len(boxes)) as pool:
+        starts = list(pool.map(lambda b: b.spawn(), boxes))
+    assert len({s.pid for s in starts}) == len({s.monitor_pid for s in starts}) == len(boxes)
+    for b, started in zip(boxes, starts):
+        assert b.wait_exit()["pid"] == started.pid
+        assert [e.data for e in read_logs(b.state_dir)] == [f"hello from {started.pid}\n".encode()]
 
 
 def test_the_monitor_ignores_sigterm_sigint_and_sighup(box):
