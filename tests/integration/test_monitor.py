@@ -148,7 +148,11 @@ def test_output_lands_in_the_log_with_stream_and_time(box):
 
 def test_interleaved_stdout_and_stderr_keep_their_order(box):
     b = box()
-    b.spawn("for i in 1 2 3 4; do echo out$i; sleep 0.05; echo err$i >&2; sleep 0.05; done")
+    # Each line is written once the previous one is in the log, so the order
+    # across the two pipes is defined however loaded the machine is.
+    log = b.state_dir / "ctr.log"
+    b.spawn(f"for i in 1 2 3 4; do echo out$i; until grep -q out$i '{log}'; do sleep 0.01; done; "
+            f"echo err$i >&2; until grep -q err$i '{log}'; do sleep 0.01; done; done")
     b.wait_exit()
     lines = b.raw_log()
     assert [(line["stream"], line["log"]) for line in lines] == [
@@ -207,7 +211,7 @@ def test_rotation_keeps_max_files_and_tail_reads_across_them(box):
 def test_follow_reads_across_rotation_until_the_container_stops(box):
     b = box()
     b.spawn("i=1; while [ $i -le 300 ]; do echo line-$i-$(printf %040d 0); i=$((i+1)); sleep 0.002; done",
-            log_max_size=8192, log_max_files=5)
+            log_max_size=8192, log_max_files=10)
     followed = [int(e.data.split(b"-")[1]) for e in
                 read_logs(b.state_dir, follow=True, is_running=lambda: running_monitor(b.run_dir) is not None)]
     assert followed == list(range(1, 301))
