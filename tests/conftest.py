@@ -10,6 +10,8 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.storage",
+    "tests.fixtures.images",
+    "tests.fixtures.podman",
 ]
 
 
