@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.cgroups",
     "tests.fixtures.images",
     "tests.fixtures.containers",
+    "tests.fixtures.podman",
 ]
 
 
