@@ -10,6 +10,7 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.storage",
+    "tests.fixtures.network",
 ]
 
 
