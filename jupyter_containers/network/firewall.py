@@ -4,6 +4,10 @@ The rules are a pure function of the network state: the bridges that are up
 and the published ports of attached containers. Every change rewrites all of
 the project's rules in one atomic transaction (``nft -f -`` or
 ``iptables-restore --noflush``), and with no bridge left they are removed.
+The one exception is the start path: a container's published ports are
+appended to the rules in place (``add_forwards``), because any removal in a
+transaction makes the kernel wait for an RCU grace period (about 13 ms here)
+while additions do not.
 Each storage root has rules of its own, named after its tag (the 12 hex
 digits that also name its run directory), so two roots never touch each
 other's rules:
@@ -176,6 +180,12 @@ class Nftables:
     def apply(self, networks: list[BridgeNetwork], forwards: list[PortForward]) -> None:
         _run(["nft", "-f", "-"], self.render(networks, forwards))
 
+    def add_forwards(self, forwards: list[PortForward]) -> None:
+        """Append published ports to rules already in place (fails if the
+        table is gone)."""
+        _run(["nft", "-f", "-"], "".join(f"add rule ip {self.table} {chain} {self.rule(rule)}\n"
+                                         for chain in ("prerouting", "output") for rule in dnat_rules(forwards)))
+
 
 class Iptables:
     name = "iptables"
@@ -236,6 +246,13 @@ class Iptables:
 
     def apply(self, networks: list[BridgeNetwork], forwards: list[PortForward]) -> None:
         _run(["iptables-restore", "-w", "--noflush"], self.render(networks, forwards, self._jumps()))
+
+    def add_forwards(self, forwards: list[PortForward]) -> None:
+        """Append published ports to chains already in place (fails if they
+        are gone)."""
+        lines = ["*nat"] + [self.rule(self.chains[("nat", builtin)], rule)
+                            for builtin in ("PREROUTING", "OUTPUT") for rule in dnat_rules(forwards)]
+        _run(["iptables-restore", "-w", "--noflush"], "\n".join(lines + ["COMMIT"]) + "\n")
 
 
 def backend(name: str, tag: str):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import config as _config
-from ..errors import Conflict, ContainerNotFound, NetworkNotFound, UserError
+from ..errors import Conflict, ContainerNotFound, NetworkNotFound, RuntimeFailure, UserError
 from ..storage import Layout, read_json, write_json
 from . import firewall, hosts, ipam, links, netns
 from .ports import PortBinding, PortSpec, parse_port_spec, ports_dict, reserve
@@ -298,20 +298,8 @@ class NetworkManager:
         kept off the attach path)."""
         networks = [firewall.BridgeNetwork(r["name"], r["bridge"], r["subnet"], r["internal"])
                     for r in state["networks"].values() if r["up"]]
-        forwards = []
-        for cid, container in state["containers"].items():
-            target = self._port_endpoint(state, container)
-            if target is None:
-                continue
-            forwards += [firewall.PortForward(p["proto"], p["host_ip"], p["host_port"], target["ip"],
-                                              p["container_port"], cid[:12]) for p in container["ports"]]
-        setting = self.settings.firewall_backend
-        if not networks:
-            wanted = None
-        elif setting == "auto":
-            wanted = state["firewall"] or firewall.choose(setting)
-        else:
-            wanted = setting
+        forwards = self._forwards(state, state["containers"])
+        wanted = self._wanted_backend(state) if networks else None
         if state["firewall"] and state["firewall"] != wanted:
             firewall.backend(state["firewall"], self.tag).apply([], [])
         if wanted:
@@ -322,6 +310,35 @@ class NetworkManager:
         state["firewall"] = wanted
         if not networks:
             state["firewall_warnings"] = []
+
+    def _add_port_rules(self, state: dict, container_id: str) -> None:
+        """Append one container's published ports to the rules in place (the
+        start path: no removal, no wait); rewrite them all when they are
+        not as the state says they are."""
+        if state["firewall"] and state["firewall"] == self._wanted_backend(state):
+            try:
+                firewall.backend(state["firewall"], self.tag).add_forwards(
+                    self._forwards(state, [container_id]))
+                return
+            except RuntimeFailure:
+                pass  # e.g. the rules were flushed by someone else
+        self._sync_firewall(state)
+
+    def _wanted_backend(self, state: dict) -> str:
+        setting = self.settings.firewall_backend
+        if setting == "auto":
+            return state["firewall"] or firewall.choose(setting)
+        return setting
+
+    def _forwards(self, state: dict, container_ids) -> list[firewall.PortForward]:
+        forwards = []
+        for cid in container_ids:
+            container = state["containers"][cid]
+            target = self._port_endpoint(state, container)
+            if target is not None:
+                forwards += [firewall.PortForward(p["proto"], p["host_ip"], p["host_port"], target["ip"],
+                                                  p["container_port"], cid[:12]) for p in container["ports"]]
+        return forwards
 
     @staticmethod
     def _firewall_warnings(backend) -> list[str]:
@@ -382,6 +399,9 @@ class NetworkManager:
                 if mode == DEFAULT:
                     endpoints, gateway = self._allocate(state, container_id, requests)
                     record["endpoints"] = endpoints
+                    if specs and gateway is None:
+                        raise UserError("ports cannot be published from internal networks only",
+                                        hint="also attach the container to a non-internal network")
                     bindings, sockets = self._reserve_ports(state, specs)
                     record["ports"] = [binding.to_dict() for binding in bindings]
                 self._check_host_gateway(state, record)
@@ -396,7 +416,7 @@ class NetworkManager:
                 elif mode == NONE:
                     netns.in_thread(lambda: (netns.create_and_enter(netns_path), netns.loopback_up()))
                 if bindings:
-                    self._sync_firewall(state)
+                    self._add_port_rules(state, container_id)
                     self._save(state)
                 self._write_hosts(state, {container_id} | self._peers(state, container_id))
             except BaseException:
@@ -521,7 +541,7 @@ class NetworkManager:
             self._save(state)
             self._write_hosts(state, {container_id} | self._peers(state, container_id))
 
-    def settings(self, container_id: str) -> NetworkSettings | None:
+    def network_settings(self, container_id: str) -> NetworkSettings | None:
         """The network settings of an attached container (None when it is
         not attached), for inspect, ps and port."""
         state = self._load()

@@ -4,6 +4,7 @@ will use them; servers and clients run inside them."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 
 from jupyter_containers.errors import Conflict, NetworkNotFound, UserError
 from jupyter_containers.network import exposed_port_specs
-from tests.fixtures.network import firewall_rules, free_subnet, host_links, request, wait_until
+from tests.fixtures.network import drop_rules, firewall_rules, free_subnet, host_links, request, wait_until
 
 pytestmark = pytest.mark.root
 
@@ -125,6 +126,17 @@ def test_fixed_host_port_and_udp(network_manager, containers, servers):
     assert request("127.0.0.1", udp_port, proto="udp").startswith(b"udp ")
     assert dns.inspect()["Ports"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}],
                                       "53/udp": [{"HostIp": "127.0.0.1", "HostPort": str(udp_port)}]}
+
+
+@BOTH_BACKENDS
+def test_rules_removed_behind_our_back_are_put_back(network_manager, containers, servers):
+    first = containers.attach("first", ports=["127.0.0.1::80"])
+    servers(first.sandbox_key, 80, b"first")
+    drop_rules(network_manager)  # an administrator flushing the firewall
+    second = containers.attach("second", ports=["127.0.0.1::80"])
+    servers(second.sandbox_key, 80, b"second")
+    for settings, reply in ((first, b"first "), (second, b"second ")):
+        assert request("127.0.0.1", int(settings.inspect()["Ports"]["80/tcp"][0]["HostPort"])).startswith(reply)
 
 
 def _free_port(kind) -> int:
@@ -304,6 +316,8 @@ def test_network_lifecycle_and_errors(network_manager, containers):
     with pytest.raises(NetworkNotFound):
         network_manager.get("missing")
 
+    with pytest.raises(UserError, match="internal networks only"):
+        containers.attach("published", networks=["data"], ports=["80"])
     member = containers.attach("member", networks=["data"])
     assert network_manager.get("data").inspect()["Containers"][member.container_id]["Name"] == "member"
     assert member.networks["data"]["Gateway"] == ""  # internal: no default route out
@@ -313,3 +327,30 @@ def test_network_lifecycle_and_errors(network_manager, containers):
     network_manager.remove("data")
     assert "data" not in [n.name for n in network_manager.list()]
     assert created.inspect()["Options"]["com.docker.network.bridge.name"] not in host_links()
+
+
+def test_attach_from_a_running_event_loop_without_forking(network_manager, containers):
+    """As from a Jupyter kernel: an asyncio loop runs in the calling thread,
+    and the process must not fork (no port rules here, so no nft either)."""
+    network_manager.create("kernelnet")
+    forks = []
+    os.register_at_fork(before=lambda: forks.append(os.getpid()))
+
+    async def from_a_cell():
+        return containers.attach("cell", networks=["kernelnet"])
+
+    settings = asyncio.run(from_a_cell())
+    assert settings.networks["kernelnet"]["IPAddress"]
+    network_manager.connect(settings.container_id, "bridge")
+    network_manager.disconnect(settings.container_id, "bridge")
+    containers.detach(settings)
+    assert forks == []
+
+
+def test_settings_of_an_attached_container(network_manager, containers):
+    web = containers.attach("web", ports=["127.0.0.1::80"])
+    again = network_manager.network_settings(web.container_id)
+    assert again.inspect() == web.inspect() and again.hosts == web.hosts and again.sockets == []
+    assert again.inspect()["IPAddress"] == ip_of(web, "bridge")
+    containers.detach(web)
+    assert network_manager.network_settings(web.container_id) is None
