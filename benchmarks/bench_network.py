@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ipaddress
 import os
 import secrets
 import shutil
@@ -38,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from jupyter_containers import config  # noqa: E402
 from jupyter_containers.network import NetworkManager, links, netns  # noqa: E402
 from jupyter_containers.storage import Layout  # noqa: E402
+from tests.fixtures.network import free_subnet, host_links, state_of  # noqa: E402
 
 # See ../shared/PEERS.md: podman's default ulimits exceed this host's hard
 # limits, and crun refuses the hybrid cgroup layout; runc does not (the
@@ -58,14 +58,6 @@ def bench_import(runs: int = 5) -> None:
     print(f"pyroute2 import (fresh interpreter, {runs} runs): {milliseconds(times)}")
 
 
-def free_subnet() -> str:
-    taken = links.host_subnets()
-    for candidate in ipaddress.ip_network("10.215.0.0/16").subnets(new_prefix=24):
-        if not any(candidate.overlaps(other) for other in taken):
-            return str(candidate)
-    raise RuntimeError("no free /24 in 10.215.0.0/16")
-
-
 def new_container(manager: NetworkManager) -> str:
     container_id = secrets.token_hex(32)
     (manager.layout.containers / container_id).mkdir(parents=True)
@@ -81,7 +73,7 @@ def bench_attach_detach(manager: NetworkManager, rounds: int, label: str, **opti
         attached = time.perf_counter()
         for sock in settings.sockets:
             sock.close()
-        veths = {e["host_veth"] for e in manager._load()["containers"][container_id]["endpoints"]}
+        veths = {e["host_veth"] for e in state_of(manager)["containers"][container_id]["endpoints"]}
         detach_start = time.perf_counter()
         manager.detach(container_id)
         detached = time.perf_counter()
@@ -97,11 +89,6 @@ def bench_attach_detach(manager: NetworkManager, rounds: int, label: str, **opti
           f"sum {milliseconds(total)}")
     if gone:
         print(f"{'':34} (veth removed by the kernel {milliseconds(gone)} after detach began)")
-
-
-def host_links() -> set[str]:
-    with open("/proc/thread-self/net/dev") as handle:
-        return {line.split(":")[0].strip() for line in handle.readlines()[2:]}
 
 
 class Sink:
@@ -248,7 +235,7 @@ def main() -> None:
     bench_import()
     with tempfile.TemporaryDirectory(prefix="jc-bench-network-") as tmp:
         layout = Layout(Path(tmp) / "root", Path(tmp) / "run").ensure()
-        settings = config.Network(bridge_name="jcb" + secrets.token_hex(4), bridge_subnet=free_subnet(),
+        settings = config.Network(bridge_name="jcb" + secrets.token_hex(4), bridge_subnet=free_subnet("10.215.0.0/16"),
                                   user_subnet_pool="10.215.0.0/16")
         manager = NetworkManager(layout, settings)
         try:

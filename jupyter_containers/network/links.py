@@ -184,11 +184,12 @@ def configure(netns_path: str, endpoints: list[Endpoint], gateway: str | None, *
                 with _iproute() as inner:
                     options = {"mtu": mtu} if mtu else {}
                     for endpoint in endpoints:
+                        # One request: the pair, its peer named and placed in
+                        # the namespace, the host end enslaved and up.
                         host.link("add", ifname=endpoint.host_veth, kind="veth",
+                                  master=bridges[endpoint.bridge], state="up",
                                   peer={"ifname": endpoint.ifname, "net_ns_fd": nsfd,
                                         "address": endpoint.mac, **options}, **options)
-                        host.link("set", index=_lookup(host, endpoint.host_veth),
-                                  master=bridges[endpoint.bridge], state="up")
                         index = _lookup(inner, endpoint.ifname)
                         inner.addr("add", index=index, address=endpoint.address, prefixlen=endpoint.prefixlen)
                         inner.link("set", index=index, state="up")

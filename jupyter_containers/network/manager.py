@@ -1,13 +1,21 @@
 """NetworkManager: networks, and the network side of each container.
 
-All state lives in one file, ``<storage root>/networks/state.json``, read and
-written under the ``networks`` file lock by every process (kernel, server,
-CLI, a container's exit hook), atomically replaced on each change: the
-networks, and per attached container its endpoints (the address leases),
-published ports and name entries. The kernel objects (bridges, veth pairs,
-namespace files, firewall rules) follow from it; a change is recorded before
-the objects are made, so that whatever a crash leaves behind is named in the
-state and :meth:`NetworkManager.sweep` can remove it.
+The state is read and written under the ``networks`` file lock by every
+process (kernel, server, CLI, a container's exit hook), each file replaced
+atomically on change:
+
+- ``<storage root>/networks/networks.json``: the networks, and which firewall
+  backend holds the rules; written durably (fsync).
+- ``<storage root>/networks/containers.json``: per attached container its
+  endpoints (the address leases), published ports and name entries, and the
+  last address given per network. Not fsynced: what it describes (namespaces,
+  veths, rules) is gone after a power cut as well, and an fsync costs more
+  than all the rest of an attach on a busy disk.
+
+The kernel objects (bridges, veth pairs, namespace files, firewall rules)
+follow from the state; a change is recorded before the objects are made, so
+that whatever a crash leaves behind is named in the state and
+:meth:`NetworkManager.sweep` can remove it.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -31,6 +40,7 @@ DEFAULT = "bridge"
 HOST = "host"
 NONE = "none"
 PREDEFINED = (DEFAULT, HOST, NONE)
+_SAVED = "networks as last read or written"  # key of the state dict, never written
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _ALIAS = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
@@ -120,7 +130,8 @@ class NetworkManager:
         self.settings = settings if settings is not None else _config.Network(config=_config.get_config())
         self.tag = layout.run.name  # 12 hex digits naming this storage root
         self.netns_dir = layout.run / "netns"
-        self._state_path = layout.networks / "state.json"
+        self._networks_path = layout.networks / "networks.json"
+        self._containers_path = layout.networks / "containers.json"
         self._default_id = hashlib.sha256(f"{layout.root}\0{DEFAULT}".encode()).hexdigest()
 
     # --- state ------------------------------------------------------------
@@ -132,21 +143,32 @@ class NetworkManager:
             yield self._load()
 
     def _load(self) -> dict:
-        state = read_json(self._state_path, default={})
-        state.setdefault("networks", {})
-        state.setdefault("containers", {})
-        state.setdefault("firewall", None)
-        state.setdefault("firewall_warnings", [])
+        networks = read_json(self._networks_path, default={})
+        containers = read_json(self._containers_path, default={})
+        state = {"networks": networks.get("networks", {}), "firewall": networks.get("firewall"),
+                 "firewall_warnings": networks.get("firewall_warnings", []),
+                 "containers": containers.get("containers", {}), "last_ip": containers.get("last_ip", {})}
+        state[_SAVED] = json.dumps(self._networks_part(state), sort_keys=True)
         return state
 
+    @staticmethod
+    def _networks_part(state: dict) -> dict:
+        return {key: state[key] for key in ("networks", "firewall", "firewall_warnings")}
+
     def _save(self, state: dict) -> None:
-        write_json(self._state_path, state, mode=0o600)
+        networks = self._networks_part(state)
+        serialized = json.dumps(networks, sort_keys=True)
+        if serialized != state[_SAVED]:
+            write_json(self._networks_path, networks, mode=0o600)
+            state[_SAVED] = serialized
+        write_json(self._containers_path, {"containers": state["containers"], "last_ip": state["last_ip"]},
+                   mode=0o600, durable=False)
 
     def _default_record(self) -> dict:
         subnet = ipam.parse_subnet(self.settings.bridge_subnet)
         return {"name": DEFAULT, "id": self._default_id, "created": "", "subnet": str(subnet),
                 "gateway": ipam.gateway_for(subnet), "bridge": self.settings.bridge_name,
-                "internal": False, "labels": {}, "mtu": self.settings.mtu, "last_ip": None, "up": False}
+                "internal": False, "labels": {}, "mtu": self.settings.mtu, "up": False}
 
     def _records(self, state: dict) -> list[dict]:
         """Every bridge network, the default one included (from the
@@ -219,7 +241,7 @@ class NetworkManager:
             record = {"name": name, "id": network_id, "created": _now(), "subnet": str(wanted),
                       "gateway": ipam.gateway_for(wanted, gateway), "bridge": "jc-" + network_id[:12],
                       "internal": bool(internal), "labels": dict(labels or {}), "mtu": self.settings.mtu,
-                      "last_ip": None, "up": False}
+                      "up": False}
             state["networks"][network_id] = record
             self._save(state)
             try:
@@ -511,6 +533,12 @@ class NetworkManager:
         this root's bridges. Returns the ids of the containers detached."""
         keep = set(existing_container_ids)
         with self._locked() as state:
+            known_networks = {r["id"] for r in self._records(state)}
+            for container in state["containers"].values():
+                # containers.json is not fsynced: after a power cut it may
+                # name networks removed since.
+                container["endpoints"] = [e for e in container["endpoints"]
+                                          if e["network_id"] in known_networks]
             stale = [cid for cid in state["containers"] if cid not in keep]
             peers = set()
             for cid in stale:
@@ -634,8 +662,8 @@ class NetworkManager:
             used = [e["ip"] for c in state["containers"].values() for e in c["endpoints"]
                     if e["network_id"] == record["id"]] + [e["ip"] for e in endpoints]
             address = ipam.allocate(ipam.parse_subnet(record["subnet"]), record["gateway"], used,
-                                    record["last_ip"], request["ip"])
-            record["last_ip"] = address
+                                    state["last_ip"].get(record["id"]), request["ip"])
+            state["last_ip"][record["id"]] = address
             endpoints.append({"network_id": record["id"], "endpoint_id": secrets.token_hex(32),
                               "ip": address, "mac": ipam.mac_for(address), "aliases": request["aliases"],
                               "requested_ip": request["ip"], "host_veth": "jcv" + secrets.token_hex(6),

@@ -13,7 +13,8 @@ import pytest
 
 from jupyter_containers.errors import Conflict, NetworkNotFound, UserError
 from jupyter_containers.network import exposed_port_specs
-from tests.fixtures.network import drop_rules, firewall_rules, free_subnet, host_links, request, wait_until
+from tests.fixtures.network import (drop_rules, firewall_rules, free_subnet, host_links, request, state_of,
+                                    wait_until)
 
 pytestmark = pytest.mark.root
 
@@ -179,7 +180,7 @@ def test_port_taken_on_host_is_a_clear_error_and_leaves_nothing(network_manager,
         with pytest.raises(Conflict, match=f"host port 127.0.0.1:{taken}/tcp is already in use"):
             containers.attach("web", ports=[f"127.0.0.1:{free}:81", f"127.0.0.1:{taken}:80"])
     assert list(network_manager.netns_dir.iterdir()) == [network_manager.netns_dir / c for c in containers.attached]
-    state = network_manager._load()
+    state = state_of(network_manager)
     assert len(state["containers"]) == 1
     assert firewall_rules(network_manager) == before_rules
     with socket.socket() as again:  # the reservation of the first spec was released
@@ -191,7 +192,7 @@ def test_same_host_port_for_two_containers_is_refused(network_manager, container
     containers.attach("first", ports=[f"{port}:80"])
     with pytest.raises(Conflict, match=f"already published by container first"):
         containers.attach("second", ports=[f"127.0.0.1:{port}:80"])
-    assert len(network_manager._load()["containers"]) == 1
+    assert len(state_of(network_manager)["containers"]) == 1
 
 
 def test_bad_port_spec_names_the_bad_part(network_manager, containers):
@@ -199,7 +200,7 @@ def test_bad_port_spec_names_the_bad_part(network_manager, containers):
         containers.attach("web", ports=["8080:http"])
     with pytest.raises(UserError, match="host IP 'localhost'"):
         containers.attach("web", ports=["localhost:8080:80"])
-    assert network_manager._load()["containers"] == {}
+    assert state_of(network_manager)["containers"] == {}
 
 
 def test_requested_ip(network_manager, containers):
@@ -215,7 +216,7 @@ def test_requested_ip(network_manager, containers):
         containers.attach("third", networks=[{"name": "fixed", "ip": "10.99.99.99"}])
     with pytest.raises(UserError, match="user networks only"):
         containers.attach("fourth", networks=[{"name": "bridge", "ip": f"{base}.78"}])
-    assert len(network_manager._load()["containers"]) == 1
+    assert len(state_of(network_manager)["containers"]) == 1
 
 
 def _inside_addresses(settings) -> dict[str, str]:
@@ -354,3 +355,15 @@ def test_settings_of_an_attached_container(network_manager, containers):
     assert again.inspect()["IPAddress"] == ip_of(web, "bridge")
     containers.detach(web)
     assert network_manager.network_settings(web.container_id) is None
+
+
+def test_attach_leaves_network_definitions_untouched(network_manager, containers):
+    """Only networks.json is fsynced; attaching and detaching containers
+    writes containers.json alone."""
+    network_manager.create("steady")
+    containers.attach("warm", networks=["bridge"])  # brings the default bridge up
+    definitions = network_manager.layout.networks / "networks.json"
+    before = os.stat(definitions).st_ino
+    one = containers.attach("one", networks=["steady", "bridge"])
+    containers.detach(one)
+    assert os.stat(definitions).st_ino == before

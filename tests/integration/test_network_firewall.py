@@ -11,7 +11,7 @@ import pytest
 
 from jupyter_containers.network import NetworkManager, links
 from tests.fixtures.network import (Containers, Outside, Server, listening_socket, network_settings,
-                                    remove_everything, request)
+                                    remove_everything, request, state_of)
 
 pytestmark = pytest.mark.root
 
@@ -106,8 +106,7 @@ def test_auto_picks_iptables_when_the_forward_policy_is_drop(fake_host, storage_
         forward = subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True, text=True,
                                  check=True).stdout.splitlines()
         assert forward[:2] == ["-P FORWARD DROP", f"-A FORWARD -j JC-{scenario.manager.tag}-FORWARD"]
-        state = (scenario.manager.layout.networks / "state.json").read_text()
-        assert '"firewall": "iptables"' in state
+        assert state_of(scenario.manager)["firewall"] == "iptables"
 
     in_fake_host(fake_host, storage_root, tmp_path, body, firewall_backend="auto")
 

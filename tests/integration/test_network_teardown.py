@@ -16,16 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.network import firewall_rules, host_links, mounted, wait_until
+from tests.fixtures.network import firewall_rules, host_links, mounted, state_of, wait_until
 
 pytestmark = pytest.mark.root
 
 BOTH_BACKENDS = pytest.mark.parametrize("network_manager", ["nftables", "iptables"], indirect=True)
 WORKTREE = Path(__file__).resolve().parents[2]
-
-
-def state_of(manager) -> dict:
-    return json.loads((manager.layout.networks / "state.json").read_text())
 
 
 def host_veths(manager, container_id) -> set[str]:
