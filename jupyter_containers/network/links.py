@@ -67,23 +67,26 @@ def _lookup(ipr, name: str) -> int | None:
     return found[0] if found else None
 
 
-def create_bridge(name: str, gateway: str, prefixlen: int, mtu: int = 0) -> None:
-    """Create and bring up bridge ``name`` with address ``gateway``. A bridge
-    of that name that already has the address is taken as it is (a network
-    brought up again after a crash); any other interface of that name is a
-    conflict."""
+def create_bridge(name: str, gateway: str, prefixlen: int, owner: str, mtu: int = 0) -> None:
+    """Create and bring up bridge ``name`` with address ``gateway``, its
+    interface alias set to ``owner`` (naming the storage root). A bridge of
+    that name with that alias is taken as it is (a network brought up again
+    after a crash); any other interface of that name is a conflict."""
 
     def work():
         with _iproute() as ipr:
             index = _lookup(ipr, name)
             if index is not None:
-                addresses = {(a.get("address"), a.get("prefixlen")) for a in ipr.get_addr(index=index, family=2)}
-                if (gateway, prefixlen) not in addresses:
+                if ipr.link("get", index=index)[0].get("ifalias") != owner:
                     raise Conflict(f"an interface named {name} already exists on this host",
                                    hint="choose another Network.bridge_name or remove that interface")
+                addresses = {(a.get("address"), a.get("prefixlen")) for a in ipr.get_addr(index=index, family=2)}
+                if (gateway, prefixlen) not in addresses:
+                    ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen)
             else:
                 options = {"mtu": mtu} if mtu else {}
-                ipr.link("add", ifname=name, kind="bridge", address=ipam.mac_for(gateway), **options)
+                ipr.link("add", ifname=name, kind="bridge", address=ipam.mac_for(gateway), ifalias=owner,
+                         **options)
                 index = _lookup(ipr, name)
                 ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen)
             # Packets leaving the bridge may come from 127.0.0.1 (published

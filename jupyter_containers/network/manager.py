@@ -296,7 +296,8 @@ class NetworkManager:
 
     def _bring_up(self, state: dict, record: dict) -> None:
         subnet = ipam.parse_subnet(record["subnet"])
-        links.create_bridge(record["bridge"], record["gateway"], subnet.prefixlen, record["mtu"])
+        links.create_bridge(record["bridge"], record["gateway"], subnet.prefixlen,
+                            owner=f"jupyter-containers {self.tag}", mtu=record["mtu"])
         if self.settings.ip_forward == "enable" and not record["internal"]:
             links.write_sysctl("ipv4/ip_forward", "1")
         record["up"] = True
@@ -311,6 +312,7 @@ class NetworkManager:
         self._sync_firewall(state)
         links.delete_links([record["bridge"]])
         state["networks"].pop(record["id"], None)
+        state["last_ip"].pop(record["id"], None)
         self._save(state)
 
     def _sync_firewall(self, state: dict, check_host: bool = False) -> None:

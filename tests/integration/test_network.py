@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import subprocess
 
 import pytest
 
 from jupyter_containers.errors import Conflict, NetworkNotFound, UserError
-from jupyter_containers.network import exposed_port_specs
-from tests.fixtures.network import (drop_rules, firewall_rules, free_subnet, host_links, request, state_of,
-                                    wait_until)
+from jupyter_containers.network import NetworkManager, exposed_port_specs
+from jupyter_containers.storage import Layout
+from tests.fixtures.network import (drop_rules, firewall_rules, free_subnet, host_links, network_settings,
+                                    request, state_of, wait_until)
 
 pytestmark = pytest.mark.root
 
@@ -367,3 +369,23 @@ def test_attach_leaves_network_definitions_untouched(network_manager, containers
     one = containers.attach("one", networks=["steady", "bridge"])
     containers.detach(one)
     assert os.stat(definitions).st_ino == before
+
+
+def test_another_storage_roots_bridge_is_never_taken_over(network_manager, containers, servers, tmp_path,
+                                                          network_registry):
+    containers.attach("mine")
+    ours = network_manager.get("bridge")
+    layout = Layout(tmp_path / "other-root", tmp_path / "other-run").ensure()
+    container_id = secrets.token_hex(32)
+    (layout.containers / container_id).mkdir(parents=True)
+    for clash, message in ((dict(bridge_name=ours.bridge), f"an interface named {ours.bridge} already exists"),
+                           (dict(bridge_subnet=ours.subnet), f"overlaps {ours.subnet}, which this host")):
+        other = NetworkManager(layout, network_settings(**clash))
+        network_registry.append(other)
+        with pytest.raises(Conflict, match=message):
+            other.attach(container_id, "theirs")
+        assert state_of(other)["containers"] == {} and firewall_rules(other) == ""
+    # The first root's bridge still serves its containers.
+    probe = containers.attach("probe")
+    server = servers(None, 0, b"still", address=ours.gateway)
+    assert request(ours.gateway, server.sock.getsockname()[1], netns_path=probe.sandbox_key).startswith(b"still ")

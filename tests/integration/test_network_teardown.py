@@ -164,3 +164,23 @@ def test_two_processes_attaching_at_once_get_distinct_addresses(network_manager,
     assert len(results) == 16 and len(set(results)) == 16
     recorded = [e["ip"] for c in state_of(network_manager)["containers"].values() for e in c["endpoints"]]
     assert sorted(recorded) == sorted(results)
+
+
+NONE_ATTACHER = """
+import json, sys
+from jupyter_containers import config
+from jupyter_containers.network import NetworkManager
+from jupyter_containers.storage import Layout
+
+manager = NetworkManager(Layout(), config.Network(**json.loads(sys.argv[1])))
+(manager.layout.containers / sys.argv[2]).mkdir(parents=True)
+settings = manager.attach(sys.argv[2], "isolated", networks=["none"])
+manager.detach(sys.argv[2])
+print("pyroute2" in sys.modules)
+"""
+
+
+def test_network_none_does_not_import_pyroute2(network_manager):
+    done = subprocess.run(_python(NONE_ATTACHER, _settings_json(network_manager), secrets.token_hex(32)),
+                          capture_output=True, text=True, env=_env(), check=True)
+    assert done.stdout.strip() == "False"

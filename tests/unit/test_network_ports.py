@@ -99,3 +99,14 @@ def test_unknown_host_ip_is_a_user_error():
 def test_ports_dict_is_dockers_shape():
     assert ports_dict([PortBinding(80, "tcp", "", 8080), PortBinding(80, "tcp", "127.0.0.1", 8081)]) == {
         "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "127.0.0.1", "HostPort": "8081"}]}
+
+
+def test_importing_the_network_package_does_not_import_pyroute2():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import sys, jupyter_containers.network; print('pyroute2' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.strip() == "False"
