@@ -389,3 +389,18 @@ def test_another_storage_roots_bridge_is_never_taken_over(network_manager, conta
     probe = containers.attach("probe")
     server = servers(None, 0, b"still", address=ours.gateway)
     assert request(ours.gateway, server.sock.getsockname()[1], netns_path=probe.sandbox_key).startswith(b"still ")
+
+
+def test_prune_removes_unused_networks_and_takes_the_default_bridge_down(network_manager, containers):
+    network_manager.create("used")
+    network_manager.create("unused")
+    member = containers.attach("member", networks=["used", "bridge"])
+    bridge = network_manager.get("bridge").bridge
+    assert network_manager.prune() == ["unused"]
+    assert bridge in host_links()
+    containers.detach(member)
+    assert network_manager.prune() == ["used"]
+    assert bridge not in host_links() and firewall_rules(network_manager) == ""
+    assert [n.name for n in network_manager.list()] == ["bridge", "host", "none"]
+    again = containers.attach("again")  # the default bridge comes back on use
+    assert again.networks["bridge"]["IPAddress"]
