@@ -47,7 +47,7 @@ def preload() -> threading.Thread:
 
 
 def _import() -> None:
-    import pyroute2.iproute.linux  # noqa: F401
+    import pyroute2  # noqa: F401  (its __init__ imports all of it)
 
 
 def write_sysctl(path: str, value: str) -> None:

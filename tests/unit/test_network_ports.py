@@ -1,4 +1,7 @@
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -101,12 +104,12 @@ def test_ports_dict_is_dockers_shape():
         "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "127.0.0.1", "HostPort": "8081"}]}
 
 
-def test_importing_the_network_package_does_not_import_pyroute2():
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    code = "import sys, jupyter_containers.network; print('pyroute2' in sys.modules)"
+@pytest.mark.parametrize("code, expected", [
+    ("import sys, jupyter_containers.network; print('pyroute2' in sys.modules)", "False"),
+    ("import sys; from jupyter_containers.network import links; links.preload().join(); "
+     "print('pyroute2.iproute.linux' in sys.modules)", "True"),
+])
+def test_pyroute2_is_imported_on_first_use_or_preload_only(code, expected):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=Path(__file__).resolve().parents[2])
-    assert done.stdout.strip() == "False"
+    assert done.stdout.strip() == expected
