@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.fixtures.images",
     "tests.fixtures.containers",
     "tests.fixtures.podman",
+    "tests.fixtures.network",
 ]
 
 
