@@ -85,6 +85,11 @@ class IntegrityError(ContainersError):
     http_status = 502
 
 
+class ImageBuildError(ContainersError):
+    """A step of building an image from Debian packages failed (a mirror out
+    of reach, a package apt cannot find)."""
+
+
 class UnsafeLayer(ContainersError):
     """A layer that tries to write outside its own root."""
 
