@@ -59,10 +59,10 @@ def files_hash(paths) -> str:
 
 @functools.lru_cache(maxsize=None)
 def source_hash() -> str:
-    """A hash of the code the images are built with (the files a recipe
-    copies into its image are hashed by that recipe)."""
+    """A hash of the code that decides what goes into the images (the files
+    a recipe copies into its image are hashed by that recipe)."""
     lessons = Path(__file__).parent
-    return files_hash([PACKAGE_ROOT / "images" / "build.py", *sorted(lessons.glob("*.py"))])
+    return files_hash([PACKAGE_ROOT / "images" / "build.py", lessons / "debian.py", lessons / "recipes.py"])
 
 
 @dataclass

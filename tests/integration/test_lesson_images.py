@@ -71,7 +71,12 @@ def test_cache_never_uses_a_half_built_entry(tmp_path):
     assert (entry / "index.json").exists()
     assert cached_layout(tmp_path, "thing", key, build) == entry and len(calls) == 1
     newer = cached_layout(tmp_path, "thing", {"packages": ["a=2"]}, build)
-    assert newer != entry and not entry.exists(), "the entry of older packages is replaced"
+    assert newer != entry and entry.exists(), "another checkout may still use the older entry"
+    week_ago = time.time() - 8 * 86400
+    os.utime(entry, (week_ago, week_ago))
+    cached_layout(tmp_path, "thing", {"packages": ["a=3"]}, build)
+    assert not entry.exists() and not (tmp_path / f".{entry.name}.lock").exists(), "unused for a week"
+    assert newer.exists()
 
 
 def test_busybox_has_applets_users_and_runs_as_app(busybox_image, tmp_path, run_bundle, podman):
