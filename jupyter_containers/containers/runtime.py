@@ -150,7 +150,15 @@ class Runtime:
         """Start a created or exited container. With ``attach`` the
         container waits until the returned attach connection is open, so no
         output is missed; the caller reads it and the exit code from it."""
+        from .monitor import wait_monitor
+
         container_id = self.store.resolve(name_or_id)
+        if self.store.load_state(container_id)["Status"] in ("running", "restarting"):
+            return None
+        # The monitor of the previous run may still be finishing its exit
+        # hook (which takes the container's lock): let it.
+        if not wait_monitor(self.store.run_dir(container_id), timeout=30):
+            raise RuntimeFailure(f"container {name_or_id} is still being stopped", hint="try again in a moment")
         with self.store.lock(container_id):
             state = self.store.load_state(container_id)
             if state["Status"] in ("running", "restarting"):
