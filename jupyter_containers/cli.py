@@ -35,12 +35,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _exit_code(result) -> int:
+    """An attached run or exec passes its command's exit code on; any other
+    verb that returned succeeded (``wait`` prints codes and exits 0, as
+    docker's)."""
     from .commands.containers import RunResult
 
     if isinstance(result, RunResult):
-        return int(result)
-    if isinstance(result, int) and not isinstance(result, bool):
-        return result if 0 <= result < 256 else 1
+        code = int(result)
+        return code if 0 <= code < 256 else 1
     return 0
 
 

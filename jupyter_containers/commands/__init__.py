@@ -9,8 +9,10 @@ CLI, the notebook's UI for the magics — and returns the client object (a
 from __future__ import annotations
 
 import argparse
+import contextlib
 from typing import Callable
 
+from .. import storage
 from ..errors import UserError
 
 
@@ -111,6 +113,26 @@ def parse(argv: list[str], prog: str = "jupyter-containers") -> argparse.Namespa
         target = group or parser
         raise ArgumentError(f"{target.prog}: a command is required", hint=f"see '{target.prog} --help'")
     return args
+
+
+def input_file(path: str):
+    """A file the user named to read (``-i``), or a one-line error."""
+    try:
+        return open(path, "rb")
+    except OSError as error:
+        raise UserError(f"cannot open {path}: {error.strerror}") from None
+
+
+@contextlib.contextmanager
+def output_file(path: str):
+    """A file the user named to write (``-o``): it appears whole or not at
+    all, as docker's CLI writes a temporary file and renames it."""
+    with contextlib.ExitStack() as stack:
+        try:
+            handle = stack.enter_context(storage.atomic_writer(path, durable=False))
+        except OSError as error:
+            raise UserError(f"cannot write {path}: {error.strerror}") from None
+        yield handle
 
 
 def execute(client, argv: list[str], ui, prog: str = "jupyter-containers"):

@@ -4,12 +4,13 @@ rm, wait, ps, logs, exec, inspect, stats, cp, port, rename, export, prune."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
-from ..errors import ContainersError, UserError
+from ..errors import ContainersError, ContainerStartError, UserError
 from . import format as fmt
-from . import verb
+from . import output_file, verb
 
 # --- run / create -------------------------------------------------------------
 
@@ -157,7 +158,8 @@ def _ensure_image(client, args, ui) -> None:
         return
     if args.pull == "missing":
         ui.warn(f"Unable to find image '{args.image}' locally") if not args.quiet else None
-    service.pull(args.image, platform=args.platform, progress=None if args.quiet else ui.progress(args.image))
+    service.pull(args.image, platform=args.platform,
+                 progress=None if args.quiet else ui.progress(args.image, to_stderr=True))
 
 
 @verb("create", "Create a new container", configure=container_options, also=[("container", "create")])
@@ -184,6 +186,17 @@ def _run_args(p):
 
 @verb("run", "Create and run a new container from an image", configure=_run_args, also=[("container", "run")])
 def run(client, args, ui):
+    try:
+        return _run(client, args, ui)
+    except ContainersError as error:
+        # docker run exits 125 for every failure of its own; 126 and 127
+        # say the container's command could not be run.
+        if not isinstance(error, ContainerStartError):
+            error.exit_code = 125
+        raise
+
+
+def _run(client, args, ui):
     _ensure_image(client, args, ui)
     options = create_options(args)
     container = client.containers.create(args.image, args.command or None, pull="never", **options)
@@ -200,8 +213,8 @@ def run(client, args, ui):
 
 
 class RunResult:
-    """What an attached ``run`` returns: the container and its exit code
-    (``int(result)`` is the exit code)."""
+    """What an attached ``run`` (or ``start -a``, ``exec``) returns: the
+    container and its command's exit code (``int(result)``)."""
 
     def __init__(self, container, exit_code):
         self.container = container
@@ -360,7 +373,8 @@ def ps(client, args, ui):
 
 
 def _inspect_args(p):
-    p.add_argument("-f", "--format", help="Format the output using a Python format string, e.g. '{State[Status]}'")
+    p.add_argument("-f", "--format", help="Format the output using a Go template as docker's "
+                   "('{{.State.Status}}', '{{json .Config}}') or a Python format string ('{State[Status]}')")
     p.add_argument("--type", choices=("container", "image", "network", "volume"), help="Return JSON for specified type")
     p.add_argument("names", nargs="+", metavar="NAME|ID")
 
@@ -402,7 +416,7 @@ def _show_inspect(ui, result, template):
     if template:
         for item in result:
             try:
-                ui.print(template.format(**item) if "{" in template else str(item.get(template, "")))
+                ui.print(fmt.render_template(template, item))
             except (KeyError, IndexError, AttributeError) as error:
                 raise UserError(f"template error in '{template}': no field {error}") from None
     else:
@@ -489,9 +503,11 @@ def exec_(client, args, ui):
     if not args.command:
         raise UserError("exec needs a command", hint="e.g. exec CONTAINER sh -c 'echo hello'")
     container = client.containers.get(args.container)
-    return ui.exec(container, args.command, environment=environment_from_flags(args.env, args.env_file),
-                   user=args.user, workdir=args.workdir, tty=args.tty, interactive=args.interactive,
-                   privileged=args.privileged, detach=args.detach)
+    return RunResult(container, ui.exec(container, args.command,
+                                        environment=environment_from_flags(args.env, args.env_file),
+                                        user=args.user, workdir=args.workdir, tty=args.tty,
+                                        interactive=args.interactive, privileged=args.privileged,
+                                        detach=args.detach))
 
 
 # --- stats, top -----------------------------------------------------------------
@@ -583,13 +599,9 @@ def export(client, args, ui):
     container = client.containers.get(args.container)
     if not args.output and sys.stdout.isatty():
         raise UserError("cowardly refusing to save to a terminal", hint="use the -o flag or redirect")
-    target = open(args.output, "wb") if args.output else sys.stdout.buffer
-    try:
+    with output_file(args.output) if args.output else contextlib.nullcontext(sys.stdout.buffer) as target:
         for chunk in container.export():
             target.write(chunk)
-    finally:
-        if args.output:
-            target.close()
     return None
 
 

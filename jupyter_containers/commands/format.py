@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from datetime import datetime, timezone
 
+from ..errors import UserError
 from ..units import format_decimal, human_duration
 
 
@@ -113,3 +116,64 @@ def stats_table(samples, names: dict):
         shown["NAME"] = names.get(sample.id, sample.id[:12])
         rows.append([shown[h] for h in headers])
     return headers, rows
+
+
+# --- inspect -f: docker's Go templates, the part docker users type --------------
+
+_ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}")
+_ARGUMENT = re.compile(r'\.[\w.]*|"(?:[^"\\]|\\.)*"|\S+')
+
+
+def render_template(template: str, item: dict) -> str:
+    """``inspect -f``: docker's Go template actions ``{{.A.B}}``,
+    ``{{json .A}}`` and ``{{index .A "key"}}`` (values printed as Go
+    prints them); a template without ``{{`` is a Python format string
+    (``{State[Status]}``) or a top-level key."""
+    if "{{" not in template:
+        return template.format(**item) if "{" in template else str(item.get(template, ""))
+    return _ACTION.sub(lambda match: _action(match.group(1), item, template), template)
+
+
+def _action(action: str, item: dict, template: str) -> str:
+    words = _ARGUMENT.findall(action)
+    as_json = bool(words) and words[0] == "json"
+    if as_json:
+        words = words[1:]
+    if words and words[0] == "index" and len(words) >= 3:
+        value = _field(item, words[1], template)
+        for key in words[2:]:
+            value = _index(value, json.loads(key) if key.startswith('"') else int(key), template)
+    elif len(words) == 1 and words[0].startswith("."):
+        value = _field(item, words[0], template)
+    else:
+        raise UserError(f"unsupported template action '{{{{{action}}}}}' in '{template}'",
+                        hint="use {{.Field.Sub}}, {{json .Field}} or {{index .Field \"key\"}}")
+    return json.dumps(value, separators=(",", ":")) if as_json else _go_text(value)
+
+
+def _field(item, path: str, template: str):
+    value = item
+    for name in filter(None, path.split(".")):
+        if not isinstance(value, dict) or name not in value:
+            raise UserError(f"template error in '{template}': no field {name}")
+        value = value[name]
+    return value
+
+
+def _index(value, key, template: str):
+    try:
+        return value[key]
+    except (KeyError, IndexError, TypeError):
+        raise UserError(f"template error in '{template}': no entry {key!r}") from None
+
+
+def _go_text(value) -> str:
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{_go_text(v)}" for k, v in sorted(value.items())) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(_go_text(v) for v in value) + "]"
+    return str(value)

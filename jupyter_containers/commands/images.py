@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 from ..errors import UserError
 from ..units import format_decimal
 from . import format as fmt
-from . import verb
+from . import input_file, output_file, verb
 from .containers import _append, _show_inspect, inspect_objects
 
 
@@ -120,11 +121,8 @@ def _save_args(p):
 def save(client, args, ui):
     if not args.output and sys.stdout.isatty():
         raise UserError("cowardly refusing to save to a terminal", hint="use the -o flag or redirect")
-    if args.output:
-        with open(args.output, "wb") as handle:
-            client.images.save(args.images, handle, format=args.format)
-    else:
-        client.images.save(args.images, sys.stdout.buffer, format=args.format)
+    with output_file(args.output) if args.output else contextlib.nullcontext(sys.stdout.buffer) as handle:
+        client.images.save(args.images, handle, format=args.format)
     return None
 
 
@@ -138,11 +136,8 @@ def load(client, args, ui):
     if not args.input and sys.stdin.isatty():
         raise UserError("requested load from stdin, but stdin is empty", hint="use -i FILE or redirect a file")
     progress = None if args.quiet else ui.progress("load")
-    if args.input:
-        with open(args.input, "rb") as handle:
-            loaded = client.images.load(handle, progress=progress)
-    else:
-        loaded = client.images.load(sys.stdin.buffer, progress=progress)
+    with input_file(args.input) if args.input else contextlib.nullcontext(sys.stdin.buffer) as handle:
+        loaded = client.images.load(handle, progress=progress)
     for image in loaded:
         ui.print(f"Loaded image: {image.tags[0] if image.tags else image.id}")
     return loaded

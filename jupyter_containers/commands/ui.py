@@ -46,8 +46,10 @@ class UI:
     def json(self, value) -> None:
         self.print(json.dumps(value, indent=4))
 
-    def progress(self, title: str = ""):
-        """A callback for :class:`events.Progress` events (pull, load)."""
+    def progress(self, title: str = "", *, to_stderr: bool = False):
+        """A callback for :class:`events.Progress` events (pull, load);
+        ``to_stderr``: a side show of another verb's output (docker run's
+        pull), kept off its stdout."""
         return ProgressPrinter(self.print)
 
     def output(self, stream: str, data: bytes) -> None:
@@ -89,10 +91,11 @@ class TerminalUI(UI):
         self.stderr.write(f"WARNING: {text}\n")
         self.stderr.flush()
 
-    def progress(self, title: str = ""):
-        if self.interactive:
-            return BarPrinter(self.stdout)
-        return ProgressPrinter(self.print)
+    def progress(self, title: str = "", *, to_stderr: bool = False):
+        out = self.stderr if to_stderr else self.stdout
+        if out.isatty():
+            return BarPrinter(out)
+        return ProgressPrinter(lambda text="": (out.write(text + "\n"), out.flush()))
 
     def output(self, stream: str, data: bytes) -> None:
         target = self.stderr if stream == "stderr" else self.stdout

@@ -183,7 +183,12 @@ class Runtime:
                               Error=str(error) if isinstance(error, ContainersError) else repr(error),
                               ExitCode=getattr(error, "exit_code", 125) or 125)
                 self.store.write_state(container_id, failed)
-                raise
+                failure = error
+        if record["HostConfig"].get("AutoRemove"):
+            # As docker's: --rm removes a container that failed to start too.
+            with contextlib.suppress(ContainersError):
+                self.remove(container_id, volumes=True)
+        raise failure
 
     def _spawn(self, container_id: str, record: dict, start_spec: dict, *, attach: bool, held_fds):
         from .monitor import spawn_monitor

@@ -309,7 +309,8 @@ def build_record(container_id: str, name: str, image, command, options: dict, cr
             raise UserError(f"duplicate mount point: {path}")
 
     stop_signal = options.get("stop_signal") or image_config.get("StopSignal") or "SIGTERM"
-    hostname = options.get("hostname") or container_id[:12]
+    # docker: on the host's network the container takes the host's name.
+    hostname = options.get("hostname") or (os.uname().nodename if network == "host" else container_id[:12])
 
     return {
         "Id": container_id,

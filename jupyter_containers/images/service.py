@@ -345,16 +345,25 @@ class ImageService:
             raise Conflict(f"unable to delete {info.id[7:19]} (must be forced): the image is referenced in multiple repositories")
         users = self._containers_using(info.id)
         targets = names if by_id else [entry_name]
-        if users and len(targets) == len(names):
-            raise Conflict(f"unable to remove {name}: the image is used by container(s) "
-                           f"{', '.join(u[:12] for u in users)}",
-                           hint="remove the container(s) first (rm -f)")
+        keep_untagged = bool(users) and len(targets) == len(names)
+        if keep_untagged:
+            if not force:
+                raise Conflict(f"unable to remove {name}: the image is used by container(s) "
+                               f"{', '.join(u[:12] for u in users)}",
+                               hint="remove the container(s) first, or untag it with rmi -f")
+            # As docker: forcing untags it; the image stays, untagged, for
+            # its containers (listed as <none>, removed by image prune).
+            untagged = f"{references.parse(entry_name).repository}@" \
+                       f"{entry['annotations'].get(REPO_DIGEST) or entry['digest']}"
+            self.store.set(untagged, {k: v for k, v in entry.items() if k != "annotations"},
+                           {k: v for k, v in entry["annotations"].items() if k != REF_NAME})
+            targets = [t for t in targets if t != untagged]
         result = []
         for target in targets:
             self.store.remove(target)
             if "@" not in target:
                 result.append({"Untagged": references.parse(target).familiar})
-        if len(targets) == len(names):
+        if len(targets) == len(names) and not keep_untagged:
             result.append({"Deleted": info.id})
             if not noprune:
                 self._collect()
