@@ -312,9 +312,32 @@ def rm(client, args, ui):
                  lambda n: client.runtime.remove(n, force=args.force, volumes=args.volumes))
 
 
-@verb("wait", "Block until one or more containers stop, then print their exit codes", configure=_targets,
-      also=[("container", "wait")])
+def _wait_args(p):
+    ready = p.add_mutually_exclusive_group()
+    ready.add_argument("--healthy", action="store_true",
+                       help="Wait until the container's health check passes, instead of until it stops")
+    ready.add_argument("--port", metavar="PORT[/tcp]",
+                       help="Wait until the container's PORT accepts TCP connections, instead of until it stops")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="Give up after this many seconds (default: 60 with --healthy/--port, else forever)")
+    _targets(p)
+
+
+@verb("wait", "Block until containers stop (print exit codes), are healthy (--healthy) or listen (--port)",
+      configure=_wait_args, also=[("container", "wait")])
 def wait(client, args, ui):
+    if args.healthy or args.port:
+        ready = []
+        for name in args.containers:
+            container = client.containers.get(name)
+            if args.healthy:
+                container.wait_healthy(timeout=args.timeout or 60)
+                ui.print(f"{container.name}: healthy")
+            else:
+                host, port = container.wait_port(args.port, timeout=args.timeout or 60)
+                ui.print(f"{container.name}: {args.port} accepts connections at {host}:{port}")
+            ready.append(container)
+        return ready[0] if len(ready) == 1 else ready
     codes = []
     for name in args.containers:
         code = client.runtime.wait(name)["StatusCode"]

@@ -182,3 +182,39 @@ def lock(client, args, ui):
     for name in names:
         ui.print(f"{name}: {entries[name]['reference']}@{entries[name]['digest']}")
     return entries
+
+
+def _lesson_images_args(p):
+    p.add_argument("--from", dest="source", metavar="FILE",
+                   help="Load them from a tarball made by `save` instead of building them")
+    p.add_argument("names", nargs="*", metavar="IMAGE",
+                   help="Which lesson images (default: all of busybox, debian, mysql, python)")
+
+
+@verb("lesson-images", "Build the lessons' images from Debian packages (the offline classroom kit)",
+      configure=_lesson_images_args)
+def lesson_images(client, args, ui):
+    """The images the lesson notebooks use, made without Docker Hub: built
+    locally with the same recipes the tests use (or loaded from a saved
+    tarball), stored under the names the lessons use (``mysql``,
+    ``python:3.11``…)."""
+    from .. import lessons
+
+    if args.source:
+        with open(args.source, "rb") as handle:
+            names = client.image_service.load(handle, progress=ui.progress("load"))
+    else:
+        wanted = args.names or lessons.recipe_names()
+        unknown = sorted(set(wanted) - set(lessons.recipe_names()))
+        if unknown:
+            raise UserError(f"no lesson image named {', '.join(unknown)}",
+                            hint=f"choose from {', '.join(lessons.recipe_names())}")
+        names = []
+        for name in wanted:
+            ui.print(f"Building {name} from Debian packages (cached after the first time)…")
+            layout = lessons.build_image(name, progress=ui.progress(name))
+            names += client.image_service.import_layout(layout, repository=f"docker.io/library/{name}",
+                                                        progress=ui.progress(name))
+    for name in names:
+        ui.print(f"Ready: {name}")
+    return names

@@ -535,10 +535,12 @@ def main(argv: list[str]) -> int:
 
         return run_helper(marshal.loads(bytes.fromhex(argv[3])))
     if action == "health":
+        with open(os.path.join(state_dir, SPEC_FILE), "rb") as handle:
+            spec = marshal.load(handle)
+        sys.path[:0] = [p for p in spec.get("sys_path", ()) if p not in sys.path]
         from .health import run_check
 
-        with open(os.path.join(state_dir, SPEC_FILE), "rb") as handle:
-            return run_check(state_dir, marshal.load(handle))
+        return run_check(state_dir, spec)
     return exited(state_dir)
 
 
