@@ -230,13 +230,7 @@ def init_container(spec: dict, seccomp_filter: bytes | None) -> None:
     if spec.get("hostname"):
         sc.sethostname(spec["hostname"])
 
-    try:
-        user = users.resolve(spec.get("user") or "", additional_groups=tuple(spec.get("group_add", ())))
-    except users.UserNotFound as error:
-        raise StartFailed(125, str(error)) from None
-    env = list(spec["env"])
-    if not any(item.startswith("HOME=") for item in env):
-        env.append(f"HOME={user.home}")
+    user, env = user_and_env(spec, users, failure_code=125)
 
     cwd = spec.get("cwd") or "/"
     try:
@@ -294,6 +288,20 @@ def _mount_one(rootfs: str, mount: dict) -> None:
                         mount.get("flags", mounts.NOSUID_NODEV_NOEXEC), mount.get("data") or None)
     else:
         raise StartFailed(125, f"unknown mount type {kind!r}")
+
+
+def user_and_env(spec: dict, users, *, failure_code: int):
+    """The process's user, from the image's own files (we are inside the
+    container's root by now), and its environment with HOME as docker sets
+    it."""
+    try:
+        user = users.resolve(spec.get("user") or "", additional_groups=tuple(spec.get("group_add", ())))
+    except users.UserNotFound as error:
+        raise StartFailed(failure_code, str(error)) from None
+    env = list(spec["env"])
+    if not any(item.startswith("HOME=") for item in env):
+        env.append(f"HOME={user.home}")
+    return user, env
 
 
 def drop_privileges(spec: dict, user, seccomp_filter: bytes | None) -> None:
@@ -457,13 +465,7 @@ def exec_in_container(spec: dict) -> int:
 
             os.setsid()
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-        try:
-            user = users.resolve(spec.get("user") or "", additional_groups=tuple(spec.get("group_add", ())))
-        except users.UserNotFound as error:
-            raise StartFailed(126, str(error)) from None
-        env = list(spec["env"])
-        if not any(item.startswith("HOME=") for item in env):
-            env.append(f"HOME={user.home}")
+        user, env = user_and_env(spec, users, failure_code=126)
         drop_privileges(spec, user, seccomp_filter)
         try:
             os.chdir(spec.get("cwd") or "/")
