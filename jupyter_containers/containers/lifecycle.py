@@ -111,12 +111,13 @@ def _write_running_state(state_dir: str, spec: dict, pid: int) -> None:
         BootId=boot_id(),
         MonitorPid=os.getppid(),
     )
+    # Atomic, not durable: no fsync on the start path. A process killed at
+    # any point leaves the old or the new file; after a power cut the
+    # record's BootId marks the container exited anyway.
     path = os.path.join(state_dir, "state.json")
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as handle:
         handle.write(dumps(state) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
     os.rename(tmp, path)
 
 
@@ -506,7 +507,7 @@ def exited(state_dir: str) -> int:
     with open(os.path.join(state_dir, SPEC_FILE), "rb") as handle:
         spec = marshal.load(handle)
     sys.path[:0] = [p for p in spec.get("sys_path", ()) if p not in sys.path]
-    from .runtime import handle_exit
+    from .exits import handle_exit
 
     return handle_exit(state_dir, spec)
 
