@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+
+import {
+  ago,
+  barPercent,
+  humanBinarySize,
+  humanSize,
+  IContainer,
+  imageTags,
+  parseTime,
+  servicePorts,
+  shortId
+} from '../src/format';
+
+function container(overrides: Partial<IContainer> = {}): IContainer {
+  return {
+    Id: 'f'.repeat(64),
+    Name: '/web',
+    Created: '2024-05-01T10:00:00.123456789Z',
+    Config: { Image: 'busybox' },
+    State: { Status: 'running' },
+    ...overrides
+  };
+}
+
+describe('servicePorts', () => {
+  it('lists exposed and published TCP ports once each, sorted, with proxy links', () => {
+    const ports = servicePorts(
+      container({
+        Config: { Image: 'busybox', ExposedPorts: { '8080/tcp': {}, '53/udp': {}, '80/tcp': {} } },
+        NetworkSettings: { Ports: { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '18080' }], '9000/tcp': null } }
+      }),
+      '/user/a%40b/containers/proxy/'
+    );
+    expect(ports).toEqual([
+      { port: 80, published: [], url: '/user/a%40b/containers/proxy/web/80/' },
+      { port: 8080, published: ['127.0.0.1:18080'], url: '/user/a%40b/containers/proxy/web/8080/' },
+      { port: 9000, published: [], url: '/user/a%40b/containers/proxy/web/9000/' }
+    ]);
+  });
+
+  it('has nothing for a container without ports', () => {
+    expect(servicePorts(container(), '/containers/proxy')).toEqual([]);
+  });
+
+  it('shows an unspecified host address as docker does', () => {
+    const [port] = servicePorts(
+      container({ NetworkSettings: { Ports: { '3306/tcp': [{ HostIp: '', HostPort: '3306' }] } } }),
+      '/p'
+    );
+    expect(port.published).toEqual(['0.0.0.0:3306']);
+  });
+});
+
+describe('sizes, as the CLI prints them', () => {
+  it.each([
+    [0, '0B'],
+    [999, '999B'],
+    [1000, '1kB'],
+    [1234567, '1.23MB'],
+    [123456789, '123MB'],
+    [5.5e9, '5.5GB']
+  ])('humanSize(%d) is %s', (bytes, text) => {
+    expect(humanSize(bytes)).toBe(text);
+  });
+
+  it.each([
+    [512, '512B'],
+    [1536, '1.5KiB'],
+    [12845056, '12.25MiB'],
+    [3 * 1024 ** 3, '3GiB']
+  ])('humanBinarySize(%d) is %s', (bytes, text) => {
+    expect(humanBinarySize(bytes)).toBe(text);
+  });
+});
+
+describe('times', () => {
+  it('reads nanosecond RFC 3339 times and docker zero time', () => {
+    expect(parseTime('2024-05-01T10:00:00.123456789Z')).toBe(Date.UTC(2024, 4, 1, 10, 0, 0, 123));
+    expect(parseTime('0001-01-01T00:00:00Z')).toBeNull();
+    expect(parseTime('')).toBeNull();
+    expect(parseTime('not a time')).toBeNull();
+  });
+
+  it('says how long ago', () => {
+    const now = Date.UTC(2024, 4, 1, 12, 0, 0);
+    expect(ago('2024-05-01T11:59:30Z', now)).toBe('less than a minute ago');
+    expect(ago('2024-05-01T11:59:00Z', now)).toBe('1 minute ago');
+    expect(ago('2024-05-01T09:00:00Z', now)).toBe('3 hours ago');
+    expect(ago('2024-04-28T12:00:00Z', now)).toBe('3 days ago');
+    expect(ago('2024-03-01T12:00:00Z', now)).toBe('8 weeks ago');
+    expect(ago(undefined, now)).toBe('');
+  });
+});
+
+describe('images', () => {
+  it('names an image by its tags, else by its digests, else <none>', () => {
+    expect(imageTags({ Id: 'sha256:1', RepoTags: ['busybox:latest', 'bb:1'] })).toEqual(['busybox:latest', 'bb:1']);
+    expect(imageTags({ Id: 'sha256:1', RepoTags: [], RepoDigests: ['busybox@sha256:abc'] })).toEqual(['busybox:<none>']);
+    expect(imageTags({ Id: 'sha256:1' })).toEqual(['<none>:<none>']);
+  });
+
+  it('shortens IDs as docker does', () => {
+    expect(shortId('sha256:0123456789abcdef0123')).toBe('0123456789ab');
+  });
+});
+
+it('clamps bar widths', () => {
+  expect([barPercent(-3), barPercent(42.5), barPercent(250), barPercent(NaN), barPercent(undefined)]).toEqual([
+    0, 42.5, 100, 0, 0
+  ]);
+});
