@@ -16,14 +16,14 @@ _DURATION_FACTORS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m
 def parse_size(value, *, what: str = "size") -> int:
     """``512m`` → 536870912. Integers pass through. Binary units, as docker."""
     if isinstance(value, bool):
-        raise UserError(f"invalid {what}: {value!r}")
+        raise UserError(f"invalid {what} {value!r}")
     if isinstance(value, int):
         return value
     if isinstance(value, float):
         return int(value)
     match = _SIZE_RE.match(str(value))
     if not match:
-        raise UserError(f"invalid {what}: '{value}'",
+        raise UserError(f"invalid {what} '{value}'",
                         hint="use a number with an optional unit b, k, m, g (e.g. 512m)")
     number, unit, _ = match.groups()
     return int(float(number) * _SIZE_FACTORS[unit.lower()])
@@ -39,7 +39,7 @@ def parse_duration(value, *, what: str = "duration") -> float:
         return float(text)
     parts = _DURATION_RE.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
-        raise UserError(f"invalid {what}: '{value}'", hint="use e.g. 30s, 1m30s, 500ms or 2h")
+        raise UserError(f"invalid {what} '{value}'", hint="use e.g. 30s, 1m30s, 500ms or 2h")
     return sum(float(n) * _DURATION_FACTORS[u] for n, u in parts)
 
 

@@ -148,6 +148,9 @@ def create_options(args) -> dict:
 def _ensure_image(client, args, ui) -> None:
     """docker run pulls a missing image first, showing its progress."""
     service = client.image_service
+    pin = service.pinned(args.image)
+    if pin is not None and not args.quiet:
+        ui.print(f"{args.image}: using {pin.familiar} pinned by containers.lock")
     if args.pull == "never":
         return
     if args.pull == "missing" and service.exists(args.image, platform=args.platform):

@@ -167,3 +167,18 @@ def image_prune(client, args, ui):
     ui.print(f"Total reclaimed space: {human_size(result.get('SpaceReclaimed', 0))}")
     return result
 
+
+
+def _lock_args(p):
+    p.add_argument("--file", help="Lock file to write (default: containers.lock in the working directory)")
+    p.add_argument("images", nargs="*", metavar="IMAGE",
+                   help="Images to pin (default: every image run in this session)")
+
+
+@verb("lock", "Pin images to their current digests in containers.lock", configure=_lock_args)
+def lock(client, args, ui):
+    names = args.images or list(client.image_service.used)
+    entries = client.image_service.lock(names, path=args.file)
+    for name in names:
+        ui.print(f"{name}: {entries[name]['reference']}@{entries[name]['digest']}")
+    return entries

@@ -42,6 +42,11 @@ class StartFailed(Exception):
         self.message = message
 
 
+def hook_script() -> list[str]:
+    """How to run this file as a hook: a fresh, isolated interpreter."""
+    return [sys.executable, "-I", "-S", os.path.abspath(__file__)]
+
+
 def timestamp(ns: int | None = None) -> str:
     """RFC 3339 with nanoseconds, UTC, as docker writes it."""
     ns = time.time_ns() if ns is None else ns
@@ -334,12 +339,12 @@ def _copy_up(rootfs: str, destination: str, volume_dir: str) -> None:
     """Fill a new, empty volume with what the image has at its mount point,
     owners and modes included (docker's behaviour). Symlinks are copied as
     links, never followed."""
-    from ..linux import mounts
+    from ..linux import mounts, paths
 
     if os.listdir(volume_dir):
         return
     try:
-        fd = mounts.open_in_root(rootfs, destination)
+        fd = paths.open_in_root(rootfs, destination, mounts.O_PATH | os.O_CLOEXEC)
     except (FileNotFoundError, NotADirectoryError):
         return
     try:
@@ -509,14 +514,23 @@ def exited(state_dir: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 3 or argv[2] not in ("start", "exited", "exec"):
-        sys.stderr.write("usage: lifecycle.py STATE_DIR start|exited|exec HEXSPEC\n")
+    if len(argv) < 3 or argv[2] not in ("start", "exited", "exec", "health", "archive"):
+        sys.stderr.write("usage: lifecycle.py STATE_DIR start|exited|health|exec HEXSPEC|archive HEXSPEC\n")
         return 2
     state_dir, action = argv[1], argv[2]
     if action == "start":
         return start(state_dir)
     if action == "exec":
         return exec_in_container(marshal.loads(bytes.fromhex(argv[3])))
+    if action == "archive":
+        from .archive import run_helper
+
+        return run_helper(marshal.loads(bytes.fromhex(argv[3])))
+    if action == "health":
+        from .health import run_check
+
+        with open(os.path.join(state_dir, SPEC_FILE), "rb") as handle:
+            return run_check(state_dir, marshal.load(handle))
     return exited(state_dir)
 
 

@@ -275,6 +275,17 @@ class Runtime:
             "sys_path": list(sys.path),
             "state": base_state,
         }
+        from . import health
+
+        check = health.settings(config.get("Healthcheck"))
+        if check is not None:
+            spec["health"] = check
+            spec["health_exec"] = {
+                "id": container_id, "env": list(config["Env"]), "user": config.get("User") or "",
+                "group_add": spec["group_add"], "cwd": spec["cwd"], "tty": False, "caps": spec["caps"],
+                "no_new_privs": no_new_privs, "seccomp": seccomp_path, "cgroup": True,
+                "host_network": network_mode == "host", "detach": False,
+            }
         return spec, held_fds
 
     def security(self, record: dict, *, privileged: bool = False) -> tuple[set, str | None, bool]:
@@ -309,6 +320,10 @@ class Runtime:
     def _attrs(self, container_id: str) -> dict:
         record = self.store.read_config(container_id)
         state = self.store.load_state(container_id)
+        from . import health
+
+        if health.settings(record["Config"].get("Healthcheck")) is not None:
+            state["Health"] = health.current(self.store.dir(container_id), state)
         record["State"] = state
         record["RestartCount"] = state.get("RestartCount", 0)
         record.setdefault("NetworkSettings", {"Networks": {}, "Ports": {}, "IPAddress": ""})
@@ -675,8 +690,9 @@ def _restart_delay(state: dict) -> float:
 # --- helpers -------------------------------------------------------------------
 
 def hook_argv(state_dir: str) -> list[str]:
-    lifecycle = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lifecycle.py")
-    return [sys.executable, "-I", "-S", lifecycle, state_dir]
+    from .lifecycle import hook_script
+
+    return [*hook_script(), state_dir]
 
 
 def _marshal(value) -> bytes:

@@ -54,6 +54,9 @@ class ImageService:
         self.store = ContentStore(layout)
         self.snapshots = Snapshots(layout)
         self._registry = None
+        #: Names of the images run through this service, in order (what
+        #: ``lock`` pins when given no names).
+        self.used: list[str] = []
 
     @property
     def registry(self):
@@ -116,7 +119,8 @@ class ImageService:
         return self.store.read_json(entry["digest"])["config"]["digest"]
 
     def exists(self, name: str, platform: str | None = None) -> bool:
-        return self._lookup(name) is not None
+        pin = self.pinned(name)
+        return self._lookup(str(pin) if pin is not None else name) is not None
 
     def get(self, name: str) -> ImageInfo:
         found = self._lookup(name)
@@ -218,13 +222,37 @@ class ImageService:
 
     # --- pull -----------------------------------------------------------------------
 
+    def pinned(self, name: str):
+        """The reference ``name`` resolves to under the lock file in effect
+        (``containers.lock``), or None."""
+        from . import lock
+
+        return lock.pinned(name)
+
     def pull(self, name: str, *, platform: str | None = None,
              progress: events.ProgressCallback | None = None) -> PullInfo:
+        from ..errors import ManifestUnknown
         from .pull import pull
 
         ref = references.parse(name)
+        pin = self.pinned(name)
+        if pin is not None:
+            (progress or events.ignore)(events.Progress(
+                "status", name, "pinned", message=f"{name}: using {pin.familiar} pinned by containers.lock"))
+            try:
+                result = pull(pin, self.registry, self.store, self.snapshots, platform=platform,
+                              progress=progress or events.ignore,
+                              max_concurrent=self.settings.max_concurrent_downloads)
+            except ManifestUnknown:
+                raise ManifestUnknown(
+                    f"{name} is pinned by containers.lock to {pin.digest}, which {pin.domain} no longer has",
+                    hint="re-lock it (lock --update) or remove its entry from containers.lock") from None
+            return self._pull_info(result)
         result = pull(ref, self.registry, self.store, self.snapshots, platform=platform,
                       progress=progress or events.ignore, max_concurrent=self.settings.max_concurrent_downloads)
+        return self._pull_info(result)
+
+    def _pull_info(self, result) -> PullInfo:
         info = self.get(result.name)
         pulled = PullInfo(**{f: getattr(info, f) for f in info.__dataclass_fields__})
         pulled.status = result.status
@@ -238,19 +266,23 @@ class ImageService:
         snapshots are made sure to exist."""
         if pull not in ("always", "missing", "never"):
             raise UserError(f"invalid --pull '{pull}'", hint="use always, missing or never")
+        pin = self.pinned(name)
         if pull == "always":
             info = self.pull(name, platform=platform, progress=progress)
         else:
-            found = self._lookup(name)
+            found = self._lookup(str(pin) if pin is not None else name)
             if found is None:
                 if pull == "never":
-                    raise ImageNotFound(f"image '{name}' is not present locally and --pull=never forbids pulling it",
+                    pinned_note = f" (pinned by containers.lock to {pin.digest[:19]}…)" if pin is not None else ""
+                    raise ImageNotFound(f"image '{name}'{pinned_note} is not present locally and --pull=never forbids pulling it",
                                         hint=f"pull it first (jupyter-containers pull {name}) or use --pull=missing")
                 info = self.pull(name, platform=platform, progress=progress)
             else:
                 info = self._info(*found)
         self._ensure_snapshots(info)
         info.requested = name
+        if name not in self.used:
+            self.used.append(name)
         return info
 
     def _ensure_snapshots(self, info: ImageInfo) -> None:
@@ -263,6 +295,28 @@ class ImageService:
             lowers = [self.snapshots.path(d) for d in reversed(info.diff_ids[:index])]
             with self.store.open(layer["digest"]) as handle:
                 self.snapshots.unpack(diff_id, handle, layer["mediaType"], lowers)
+
+    def lock(self, names: list[str], *, path: str | None = None) -> dict:
+        """Record the digest of each image (present locally) in the lock
+        file; returns its entries."""
+        from . import lock
+
+        if not names:
+            raise UserError("name the images to lock", hint="e.g. lock mysql busybox")
+        pins = {}
+        for name in names:
+            info = self.get(name)
+            ref = references.parse(name)
+            digest = None
+            for repo_digest in info.repo_digests:
+                repository, _, candidate = repo_digest.partition("@")
+                if repository == ref.repository:
+                    digest = candidate
+            if digest is None:
+                raise UserError(f"cannot lock {name}: it was not pulled from a registry, so it has no registry digest",
+                                hint="push it to a registry, or pull it, then lock")
+            pins[name] = (str(ref.with_tag(ref.tag)) if ref.tag else ref.repository, digest)
+        return lock.write(path or lock.lock_path(), pins)
 
     # --- tag, remove, prune ---------------------------------------------------------
 
