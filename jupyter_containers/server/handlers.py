@@ -465,6 +465,24 @@ def server_config(serverapp) -> Config:
     return merged
 
 
+#: Routes below ``{base_url}containers/api/``: (regex, handler[, kwargs]).
+API_ROUTES = [
+    ("containers", ContainersHandler),
+    ("containers/([^/]+)", ContainerHandler),
+    ("containers/([^/]+)/stop", LifecycleHandler, {"verb": "stop"}),
+    ("containers/([^/]+)/restart", LifecycleHandler, {"verb": "restart"}),
+    ("containers/([^/]+)/logs", LogsSocket),
+    ("containers/([^/]+)/stats", StatsHandler),
+    ("containers/([^/]+)/stats/stream", StatsSocket),
+    ("containers/([^/]+)/exec", ExecHandler),
+    ("images", ImagesHandler),
+    ("images/(.+)", ImageHandler),
+    ("pull", PullSocket),
+    ("networks", NetworksHandler),
+    ("volumes", VolumesHandler),
+]
+
+
 def setup_handlers(serverapp) -> None:
     from .proxy import proxy_routes
 
@@ -472,23 +490,7 @@ def setup_handlers(serverapp) -> None:
     client = Client(config=server_config(serverapp))
     web_app.settings[SETTINGS_KEY] = Backend(client)
     api = url_path_join(web_app.settings["base_url"], "containers", "api")
-    name = "([^/]+)"
-    routes = [
-        ("containers", ContainersHandler),
-        (f"containers/{name}", ContainerHandler),
-        (f"containers/{name}/stop", LifecycleHandler, {"verb": "stop"}),
-        (f"containers/{name}/restart", LifecycleHandler, {"verb": "restart"}),
-        (f"containers/{name}/logs", LogsSocket),
-        (f"containers/{name}/stats", StatsHandler),
-        (f"containers/{name}/stats/stream", StatsSocket),
-        (f"containers/{name}/exec", ExecHandler),
-        ("images", ImagesHandler),
-        ("images/(.+)", ImageHandler),
-        ("pull", PullSocket),
-        ("networks", NetworksHandler),
-        ("volumes", VolumesHandler),
-    ]
-    handlers = [(url_path_join(api, path), *rest) for path, *rest in routes]
+    handlers = [(url_path_join(api, path), *rest) for path, *rest in API_ROUTES]
     handlers += proxy_routes(web_app.settings["base_url"])
     web_app.add_handlers(".*$", handlers)
     serverapp.log.info("jupyter_containers: API at %s, storage root %s", api, client.layout.root)

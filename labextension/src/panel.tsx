@@ -230,7 +230,7 @@ function ImageItem(props: { image: IImage; commands: CommandRegistry }): JSX.Ele
   return (
     <li className="jp-Containers-item" data-image-id={image.Id}>
       <div className="jp-Containers-row">
-        <span className="jp-Containers-name" title={image.Id}>
+        <span className="jp-Containers-name" title={`${tags.join('\n')}\n${image.Id}`}>
           {tags.join(', ')}
         </span>
         <span className="jp-Containers-actions">
@@ -264,7 +264,7 @@ function PullBox(props: { commands: CommandRegistry }): JSX.Element {
       <input
         className="jp-mod-styled"
         value={reference}
-        placeholder="image to pull, e.g. busybox"
+        placeholder="e.g. busybox:latest"
         aria-label="Image to pull"
         onChange={event => setReference(event.target.value)}
       />
@@ -281,7 +281,9 @@ function PullView(props: { progress: PullProgress; onDismiss: () => void }): JSX
   return (
     <div className="jp-Containers-pullProgress" data-reference={progress.reference} data-state={progress.state}>
       <div className="jp-Containers-row">
-        <span className="jp-Containers-name">{progress.reference}</span>
+        <span className="jp-Containers-name" title={progress.reference}>
+          {progress.reference}
+        </span>
         <span className="jp-Containers-status">
           {progress.state === 'pulling' ? `${Math.round(progress.fraction * 100)}%` : progress.state}
         </span>

@@ -14,6 +14,8 @@ from jupyter_server.auth import Authorizer
 from pytest_jupyter.jupyter_server import *  # noqa: F401,F403 - fixtures and hooks
 from tornado.httpclient import HTTPClientError
 
+from .fixtures import busybox, busybox_reference, client  # noqa: F401 - fixtures
+
 
 class ReadOnlyAuthorizer(Authorizer):
     """Lets users read, never write or execute."""

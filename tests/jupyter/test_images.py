@@ -42,9 +42,11 @@ async def test_pull_streams_per_layer_progress_then_the_image(ws_messages, api, 
     status, inspected = await api("GET", "images", reference)
     assert (status, inspected["Id"]) == (200, pulled["Id"])
 
-    # Pulling again: every layer is reported as already there.
+    # Pulling again: every layer is reported as already there, none downloads.
     again = await ws_messages("pull", params={"image": reference})
-    assert {m["status"] for m in again if m["type"] == "progress" and m["kind"] == "layer"} == {"exists"}
+    layer_events = [m for m in again if m["type"] == "progress" and m["kind"] == "layer"]
+    assert {m["id"]: m["status"] for m in layer_events} == {layer_id: "exists" for layer_id in layer_ids}
+    assert "downloading" not in {m["status"] for m in layer_events}
     assert again[-1]["type"] == "done"
 
 

@@ -5,28 +5,17 @@ Python package."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import jupyter_containers
 
-LABEXTENSION = Path(__file__).resolve().parents[2] / "labextension"
-
-
-def jlpm() -> list[str]:
-    """JupyterLab's pinned yarn: the ``jlpm`` next to this Python, or on PATH."""
-    beside = Path(sys.executable).parent / "jlpm"
-    found = str(beside) if beside.exists() else shutil.which("jlpm")
-    assert found, "jlpm not found: install jupyterlab (pip install 'jupyter-containers[test]')"
-    return [found]
+from .fixtures import LABEXTENSION, jlpm
 
 
 def test_typescript_unit_tests_pass():
-    install = subprocess.run([*jlpm(), "install"], cwd=LABEXTENSION, capture_output=True, text=True, timeout=600)
+    install = subprocess.run([jlpm(), "install"], cwd=LABEXTENSION, capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stdout[-4000:] + install.stderr[-4000:]
-    result = subprocess.run([*jlpm(), "test"], cwd=LABEXTENSION, capture_output=True, text=True, timeout=600)
+    result = subprocess.run([jlpm(), "test"], cwd=LABEXTENSION, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-4000:]
     assert " passed " in result.stdout and " failed " not in result.stdout
 

@@ -1,0 +1,261 @@
+"""The service proxy against real servers in real containers: busybox's
+httpd, and a small Python server that echoes requests and websocket
+messages; and everything the proxy must refuse."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from http.cookies import SimpleCookie
+
+import pytest
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import websocket_connect
+
+from .conftest import ReadOnlyAuthorizer
+
+#: A server for the python fixture image: answers every request with what it
+#: received (method, path, headers, body) as JSON; /slow streams two chunks a
+#: second and a half apart; a websocket upgrade gets an echo ("echo: …").
+ECHO_SERVER = r'''
+import base64, hashlib, json, struct, sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def handle_any(self):
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            return self.websocket()
+        if self.path == "/slow":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"6\r\nfirst\n\r\n"); self.wfile.flush()
+            time.sleep(1.5)
+            self.wfile.write(b"7\r\nsecond\n\r\n0\r\n\r\n"); self.wfile.flush()
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.dumps({"method": self.command, "path": self.path, "headers": dict(self.headers.items()),
+                           "body": self.rfile.read(length).decode()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Set-Cookie", "session=app; Path=/")
+        self.send_header("X-Served-By", "echo")
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = handle_any
+
+    def websocket(self):
+        key = self.headers["Sec-WebSocket-Key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", base64.b64encode(hashlib.sha1(key.encode()).digest()).decode())
+        if self.headers.get("Sec-WebSocket-Protocol"):
+            self.send_header("Sec-WebSocket-Protocol", self.headers["Sec-WebSocket-Protocol"].split(",")[-1].strip())
+        self.end_headers()
+        while True:
+            head = self.rfile.read(2)
+            if len(head) < 2:
+                return
+            opcode, length = head[0] & 0x0F, head[1] & 0x7F
+            if length == 126:
+                length = struct.unpack(">H", self.rfile.read(2))[0]
+            elif length == 127:
+                length = struct.unpack(">Q", self.rfile.read(8))[0]
+            mask = self.rfile.read(4)
+            data = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(length)))
+            if opcode == 8:
+                self.wfile.write(b"\x88\x00"); self.wfile.flush()
+                return
+            reply = b"echo: " + data
+            size = bytes([len(reply)]) if len(reply) < 126 else bytes([126]) + struct.pack(">H", len(reply))
+            self.wfile.write(bytes([0x80 | opcode]) + size + reply); self.wfile.flush()
+
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Handler).serve_forever()
+'''
+
+HTTPD_SCRIPT = (
+    "mkdir -p /www/sub '/www/a@b/containers/absolute/site/8080' && echo hello > /www/index.html && "
+    "echo deep > /www/sub/page.txt && echo full > '/www/a@b/containers/absolute/site/8080/page.txt' && "
+    "exec httpd -f -p 8080 -h /www"
+)
+
+
+def wait_listening(client, name: str, port: int, timeout: float = 20) -> None:
+    """Until ``port`` of the container accepts connections (a container's
+    server starts a moment after the container)."""
+    deadline = time.monotonic() + timeout
+    container = client.containers.get(name)
+    settings = container.attrs["NetworkSettings"]
+    host = "127.0.0.1" if container.attrs["HostConfig"].get("NetworkMode") == "host" else \
+        next(n["IPAddress"] for n in settings["Networks"].values() if n.get("IPAddress"))
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"port {port} of {name} never accepted connections: {container.logs()!r}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def python_reference(registry, python_image) -> str:
+    registry.push_layout(python_image.layout, python_image.ref, python_image.repository, "latest")
+    return f"{registry.host}/{python_image.repository}:latest"
+
+
+@pytest.fixture
+def echo(client, python_reference) -> str:
+    """A running container ``echo`` serving ECHO_SERVER on its port 8000."""
+    client.images.pull(python_reference)
+    client.containers.run(python_reference, ["python3", "-c", ECHO_SERVER, "8000"], name="echo",
+                          expose=[8000], detach=True)
+    wait_listening(client, "echo", 8000)
+    return "echo"
+
+
+async def proxied(jp_fetch, *parts: str, kind: str = "proxy", **kwargs):
+    try:
+        return await jp_fetch("containers", kind, *parts, follow_redirects=False, **kwargs)
+    except HTTPClientError as error:
+        if error.response is None:
+            raise
+        return error.response
+
+
+async def test_busybox_httpd_through_the_proxy(jp_fetch, client, busybox):
+    client.containers.run(busybox, ["sh", "-c", HTTPD_SCRIPT], name="site", expose=[8080], detach=True)
+    wait_listening(client, "site", 8080)
+
+    index = await proxied(jp_fetch, "site", "8080", "")
+    assert (index.code, index.body) == (200, b"hello\n")
+    page = await proxied(jp_fetch, "site", "8080", "sub", "page.txt")
+    assert (page.code, page.body) == (200, b"deep\n")
+    assert (await proxied(jp_fetch, "site", "8080", "missing")).code == 404  # httpd's own 404
+
+    # The absolute route forwards the full path, for apps serving under it.
+    full = await proxied(jp_fetch, "site", "8080", "page.txt", kind="absolute")
+    assert (full.code, full.body) == (200, b"full\n")
+
+
+async def test_requests_reach_the_app_without_jupyter_credentials(jp_fetch, jp_base_url, echo):
+    login = SimpleCookie()
+    for header in (await jp_fetch("containers", "api", "images")).headers.get_list("Set-Cookie"):
+        login.load(header)
+    login_cookie = "; ".join(f"{name}={morsel.value}" for name, morsel in login.items())
+
+    response = await proxied(jp_fetch, echo, "8000", "api", "items", method="POST", body='{"n": 1}',
+                             params={"token": "secret", "page": "2"},
+                             headers={"Cookie": f"{login_cookie}; _xsrf=abc; app=keep", "X-Custom": "yes"})
+    assert response.code == 200
+    seen = json.loads(response.body)
+    assert seen["method"] == "POST" and seen["body"] == '{"n": 1}'
+    assert seen["path"] == "/api/items?page=2"
+    headers = {k.lower(): v for k, v in seen["headers"].items()}
+    assert "authorization" not in headers
+    assert headers["cookie"] == "app=keep"
+    assert headers["x-custom"] == "yes"
+    assert headers["x-forwarded-prefix"] == f"{jp_base_url}containers/proxy/echo/8000"
+    assert headers["x-forwarded-proto"] == "http"
+    # The app's own answer comes back as it gave it.
+    assert response.headers["X-Served-By"] == "echo"
+    assert "session=app; Path=/" in response.headers.get_list("Set-Cookie")
+
+    absolute = json.loads((await proxied(jp_fetch, echo, "8000", "x", kind="absolute")).body)
+    assert absolute["path"] == f"{jp_base_url}containers/absolute/echo/8000/x"
+
+
+async def test_answers_stream_through(jp_fetch, echo):
+    arrivals = []
+    await jp_fetch("containers", "proxy", echo, "8000", "slow",
+                   streaming_callback=lambda chunk: arrivals.append((time.monotonic(), chunk)))
+    assert b"".join(chunk for _, chunk in arrivals) == b"first\nsecond\n"
+    assert arrivals[-1][0] - arrivals[0][0] > 1.0  # the first chunk was not held back
+
+
+async def test_websockets_through_the_proxy(jp_serverapp, jp_http_port, jp_base_url, jp_auth_header, echo):
+    url = f"ws://127.0.0.1:{jp_http_port}{jp_base_url}containers/proxy/{echo}/8000/socket"
+    connection = await websocket_connect(HTTPRequest(url, headers=jp_auth_header), subprotocols=["v1", "chat"])
+    try:
+        assert connection.selected_subprotocol == "chat"
+        await connection.write_message("ping")
+        assert await connection.read_message() == "echo: ping"
+        await connection.write_message(b"\x00\x01", binary=True)
+        assert await connection.read_message() == b"echo: \x00\x01"
+    finally:
+        connection.close()
+
+    with pytest.raises(HTTPClientError) as error:
+        await websocket_connect(HTTPRequest(url))  # no credentials
+    assert error.value.code in (302, 403)
+
+
+async def test_host_network_containers_are_reached_on_loopback(jp_fetch, client, busybox):
+    port = free_port()
+    client.containers.run(busybox, ["sh", "-c", f"mkdir /www && echo on-host > /www/index.html && "
+                                                f"exec httpd -f -p 127.0.0.1:{port} -h /www"],
+                          name="hosted", network="host", expose=[port], detach=True)
+    wait_listening(client, "hosted", port)
+    response = await proxied(jp_fetch, "hosted", str(port), "")
+    assert (response.code, response.body) == (200, b"on-host\n")
+
+
+async def test_nothing_but_offered_ports_of_running_managed_containers(jp_fetch, client, busybox):
+    client.containers.run(busybox, ["sh", "-c", HTTPD_SCRIPT], name="site", expose=[8080], detach=True)
+    client.containers.run(busybox, ["sleep", "600"], name="mute", expose=[8081], detach=True)
+    client.containers.run(busybox, ["sleep", "600"], name="isolated", network="none", expose=[8080], detach=True)
+    wait_listening(client, "site", 8080)
+
+    refused = await proxied(jp_fetch, "site", "22", "")
+    assert refused.code == 404 and b"not exposed or published" in refused.body
+    assert (await proxied(jp_fetch, "ghost", "8080", "")).code == 404
+    assert (await proxied(jp_fetch, "127.0.0.1", "8080", "")).code == 404  # no host names, only containers
+    assert (await proxied(jp_fetch, "site", "http", "")).code == 404  # ports are numbers
+    nothing_listening = await proxied(jp_fetch, "mute", "8081", "")
+    assert nothing_listening.code == 502 and b"mute" in nothing_listening.body
+    no_network = await proxied(jp_fetch, "isolated", "8080", "")
+    assert no_network.code == 404 and b"network" in no_network.body
+
+    client.containers.get("site").stop(timeout=1)
+    stopped = await proxied(jp_fetch, "site", "8080", "")
+    assert stopped.code == 503 and b"not running" in stopped.body
+
+
+async def test_cross_origin_writes_are_refused(jp_fetch, jp_http_port, echo):
+    response = await proxied(jp_fetch, echo, "8000", "form", method="POST", body="a=1",
+                             headers={"Origin": "http://evil.example"})
+    assert response.code == 403
+    same_origin = await proxied(jp_fetch, echo, "8000", "form", method="POST", body="a=1",
+                                headers={"Origin": f"http://127.0.0.1:{jp_http_port}"})
+    assert same_origin.code == 200
+
+
+class TestReadOnlyUser:
+    @pytest.fixture
+    def jp_server_config(self, storage_root):
+        return {"ServerApp": {"jpserver_extensions": {"jupyter_containers": True},
+                              "authorizer_class": ReadOnlyAuthorizer}}
+
+    async def test_may_read_pages_but_not_post_or_open_websockets(self, jp_fetch, jp_http_port, jp_base_url,
+                                                                  jp_auth_header, echo):
+        assert (await proxied(jp_fetch, echo, "8000", "page")).code == 200
+        assert (await proxied(jp_fetch, echo, "8000", "form", method="POST", body="a=1")).code == 403
+        with pytest.raises(HTTPClientError) as error:
+            await websocket_connect(HTTPRequest(
+                f"ws://127.0.0.1:{jp_http_port}{jp_base_url}containers/proxy/{echo}/8000/socket",
+                headers=jp_auth_header))
+        assert error.value.code == 403
