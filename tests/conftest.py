@@ -14,6 +14,11 @@ pytest_plugins = [
     "tests.fixtures.registry",
     "tests.fixtures.layers",
     "tests.fixtures.compare",
+    "tests.fixtures.cgroups",
+    "tests.fixtures.images",
+    "tests.fixtures.containers",
+    "tests.fixtures.podman",
+    "tests.fixtures.network",
 ]
 
 

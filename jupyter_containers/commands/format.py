@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-from ..units import human_binary_size, human_duration, human_size
+from ..units import format_decimal, human_duration
 
 
 def parse_time(text: str) -> float | None:
@@ -99,21 +99,17 @@ def images_table(images, *, digests: bool = False, no_trunc: bool = False):
             row = [repo, tag]
             if digests:
                 row.append(digest_for.get(repo, "<none>"))
-            row += [image_id, ago(attrs.get("Created", "")), human_size(attrs.get("Size", 0))]
+            row += [image_id, ago(attrs.get("Created", "")), format_decimal(attrs.get("Size", 0))]
             rows.append(row)
     return headers, rows
 
 
-def stats_table(samples):
+def stats_table(samples, names: dict):
+    """docker stats' table from ``stats.ContainerStats`` objects."""
     headers = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]
     rows = []
-    for s in samples:
-        rows.append([
-            s["id"][:12], s["name"], f"{s['cpu_percent']:.2f}%",
-            f"{human_binary_size(s['memory_usage'])} / {human_binary_size(s['memory_limit'])}",
-            f"{s['memory_percent']:.2f}%",
-            f"{human_size(s.get('net_rx', 0))} / {human_size(s.get('net_tx', 0))}",
-            f"{human_size(s.get('block_read', 0))} / {human_size(s.get('block_write', 0))}",
-            str(s.get("pids", 0)),
-        ])
+    for sample in samples:
+        shown = sample.display()
+        shown["NAME"] = names.get(sample.id, sample.id[:12])
+        rows.append([shown[h] for h in headers])
     return headers, rows

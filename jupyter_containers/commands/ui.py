@@ -61,7 +61,9 @@ class UI:
             self.output(stream, data)
         return attachment.exit_code
 
-    def stats(self, samples, *, stream: bool) -> None:
+    def stats(self, samples, *, stream: bool, names: dict) -> None:
+        """Show lists of ``stats.ContainerStats`` as they come; ``names``
+        maps container ids to names."""
         raise NotImplementedError
 
     def exec(self, container, command, **options) -> int:
@@ -108,12 +110,12 @@ class TerminalUI(UI):
         return exec_terminal(container, command, stdin=self.stdin, stdout=self.stdout, stderr=self.stderr,
                              **options)
 
-    def stats(self, samples, *, stream: bool) -> None:
+    def stats(self, samples, *, stream: bool, names: dict) -> None:
         from .format import stats_table
 
         first = True
         for batch in samples:
-            headers, rows = stats_table(batch)
+            headers, rows = stats_table(batch, names)
             if stream and self.interactive:
                 self.stdout.write("\x1b[2J\x1b[H")
             elif not first:
@@ -140,6 +142,8 @@ class ProgressPrinter:
 
 
 def _status_text(event: events.Progress) -> str:
+    if event.message and event.status == events.DONE:
+        return event.message
     return {
         events.WAITING: "Waiting",
         events.DOWNLOADING: "Downloading",
@@ -199,6 +203,6 @@ class BarPrinter:
 
 
 def _size(value: int) -> str:
-    from ..units import human_size
+    from ..units import format_decimal
 
-    return human_size(value)
+    return format_decimal(value)

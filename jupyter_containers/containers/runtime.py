@@ -91,10 +91,19 @@ class Runtime:
             name = self.store.reserve_name(options.pop("name", None), container_id)
             record = specs.build_record(container_id, name, image_info, command, options, timestamp())
             record["Snapshots"] = list(image_info.diff_ids)
+            from . import cgroups
+
+            warnings = cgroups.check(cgroup_limits(record), parent=self.settings.cgroup_parent)
+            if warnings:
+                record["Warnings"] = warnings
             directory = self.store.dir(container_id)
             try:
-                for sub in ("upper", "work"):
-                    (directory / sub).mkdir(parents=True, mode=0o700)
+                directory.mkdir(parents=True, mode=0o700)
+                # The overlay's root takes the upper directory's mode: 0755,
+                # so a container's non-root users can reach "/".
+                (directory / "upper").mkdir(mode=0o755)
+                (directory / "upper").chmod(0o755)
+                (directory / "work").mkdir(mode=0o700)
                 self._prepare_volumes(record, image_info, volumes)
                 self.store.write_state(container_id, initial_state())
                 self.store.write_config(container_id, record)
@@ -147,7 +156,8 @@ class Runtime:
                 start_spec, held_fds = self._start_spec(record, state)
                 storage.write_atomic(self.store.dir(container_id) / SPEC_FILE,
                                      _marshal(start_spec), 0o600)
-                return self._spawn(container_id, record, start_spec, attach=attach, held_fds=held_fds)
+                started = self._spawn(container_id, record, start_spec, attach=attach, held_fds=held_fds)
+                return started.attach
             except BaseException as error:
                 self._release(container_id, record)
                 failed = dict(state)
@@ -163,18 +173,24 @@ class Runtime:
         run_dir = self.store.run_dir(container_id)
         run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         config = record["Config"]
-        return spawn_monitor(
-            container_id,
-            state_dir=str(self.store.dir(container_id)),
-            run_dir=str(run_dir),
-            hook_argv=hook_argv(str(self.store.dir(container_id))),
-            tty=bool(config.get("Tty")),
-            stdin=bool(config.get("OpenStdin")),
-            wait_attach=attach,
-            log_max_size=self.settings.log_max_size,
-            log_max_files=self.settings.log_max_files,
-            hold_fds=held_fds,
-        )
+        check = start_spec.get("health")
+        try:
+            return spawn_monitor(
+                container_id,
+                state_dir=str(self.store.dir(container_id)),
+                run_dir=str(run_dir),
+                hook_argv=hook_argv(str(self.store.dir(container_id))),
+                tty=bool(config.get("Tty")),
+                stdin=bool(config.get("OpenStdin")),
+                wait_attach=attach,
+                log_max_size=self.settings.log_max_size,
+                log_max_files=self.settings.log_max_files,
+                hold_fds=[s.fileno() for s in held_fds],
+                health_interval=check["Interval"] / 1e9 if check else None,
+            )
+        finally:
+            for held in held_fds:
+                held.close()  # the monitor holds them now
 
     def _start_spec(self, record: dict, state: dict) -> tuple[dict, list]:
         """Everything the start hook needs, precomputed (it reads it with
@@ -237,14 +253,6 @@ class Runtime:
                            "readonly": True})
             args = ["/dev/init", "--", *args]
 
-        cgroup_limits = {
-            "memory": host.get("Memory") or 0,
-            "memory_swap": host.get("MemorySwap") or 0,
-            "nano_cpus": host.get("NanoCpus") or 0,
-            "cpu_shares": host.get("CpuShares") or 0,
-            "pids_limit": host.get("PidsLimit") or 0,
-            "privileged": privileged,
-        }
         from . import cgroups
 
         base_state = {k: state.get(k) for k in ("RestartCount",) if k in state}
@@ -269,8 +277,9 @@ class Runtime:
             "privileged": privileged,
             "no_new_privs": no_new_privs,
             "seccomp": seccomp_path,
-            "cgroup": cgroup_limits,
-            "cgroup_mounts": cgroups.container_mounts(),
+            "cgroup": cgroup_limits(record),
+            "cgroup_parent": self.settings.cgroup_parent,
+            "cgroup_mounts": container_cgroup_mounts(cgroups.detect()),
             "shm_size": host.get("ShmSize") or (64 << 20),
             "sys_path": list(sys.path),
             "state": base_state,
@@ -284,6 +293,7 @@ class Runtime:
                 "id": container_id, "env": list(config["Env"]), "user": config.get("User") or "",
                 "group_add": spec["group_add"], "cwd": spec["cwd"], "tty": False, "caps": spec["caps"],
                 "no_new_privs": no_new_privs, "seccomp": seccomp_path, "cgroup": True,
+                "cgroup_parent": self.settings.cgroup_parent,
                 "host_network": network_mode == "host", "detach": False,
             }
         return spec, held_fds
@@ -370,6 +380,54 @@ class Runtime:
             result = result[:limit]
         return result
 
+    def stats(self, names_or_ids, *, stream: bool = False, interval: float = 1.0):
+        """docker stats' figures: a list of ``stats.ContainerStats`` (one
+        sample over a quarter second for all of them together), or with
+        ``stream`` an iterator of such lists. ``names_or_ids`` may be a
+        callable returning the ids to follow."""
+        from . import stats
+
+        if callable(names_or_ids):
+            ids = names_or_ids
+        else:
+            ids = [self.store.resolve(n) for n in names_or_ids]
+        network = self.network.counters if self._network_available() else None
+        if not stream:
+            return stats.one_shot(ids, network=network, parent=self.settings.cgroup_parent)
+        return stats.stream(ids, interval=interval, network=network, parent=self.settings.cgroup_parent)
+
+    def _network_available(self) -> bool:
+        try:
+            from ..network import manager  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def top(self, name_or_id: str) -> dict:
+        """docker top: the container's processes, as ps -ef shows them."""
+        from . import cgroups
+
+        container_id = self.store.resolve(name_or_id)
+        if self.store.load_state(container_id)["Status"] not in ("running", "paused"):
+            raise Conflict(f"container {name_or_id} is not running")
+        rows = []
+        ticks = os.sysconf("SC_CLK_TCK")
+        for pid in sorted(cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).pids()):
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as handle:
+                    stat = handle.read()
+                with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                    cmdline = handle.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+                uid = os.stat(f"/proc/{pid}").st_uid
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            fields = stat[stat.rindex(b")") + 2:].split()
+            comm = stat[stat.index(b"(") + 1:stat.rindex(b")")].decode("utf-8", "replace")
+            cpu_seconds = (int(fields[11]) + int(fields[12])) // ticks
+            rows.append([str(uid), str(pid), fields[1].decode(), "0", "", "?",
+                         time.strftime("%H:%M:%S", time.gmtime(cpu_seconds)), cmdline or f"[{comm}]"])
+        return {"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "Processes": rows}
+
     def _image_matches(self, attrs: dict, value: str) -> bool:
         if value in (attrs.get("ImageName"), attrs.get("Image"), attrs["Config"].get("Image")):
             return True
@@ -409,7 +467,7 @@ class Runtime:
         from . import cgroups
 
         with contextlib.suppress(Exception):
-            cgroups.Cgroup.open(container_id).thaw()
+            cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).thaw()
 
     def stop(self, name_or_id: str, timeout: float | None = None, sig=None) -> None:
         """The stop signal, then SIGKILL after ``timeout`` seconds (docker's -t)."""
@@ -488,7 +546,7 @@ class Runtime:
                 raise Conflict(f"container {name_or_id} is already paused")
             if state["Status"] != "running":
                 raise Conflict(f"container {name_or_id} is not running")
-            cgroups.Cgroup.open(container_id).freeze()
+            cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).freeze()
             state.update(Status="paused", Paused=True)
             self.store.write_state(container_id, state)
 
@@ -500,7 +558,7 @@ class Runtime:
             state = self.store.load_state(container_id)
             if state["Status"] != "paused":
                 raise Conflict(f"container {name_or_id} is not paused")
-            cgroups.Cgroup.open(container_id).thaw()
+            cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).thaw()
             state.update(Status="running", Paused=False)
             self.store.write_state(container_id, state)
 
@@ -552,7 +610,7 @@ class Runtime:
         from . import cgroups
 
         with contextlib.suppress(FileNotFoundError):
-            cgroups.Cgroup.open(container_id).remove()
+            cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).remove()
         if (record.get("HostConfig") or {}).get("NetworkMode") not in ("none", "host", None):
             self.network.detach(container_id)
         run_dir = self.store.run_dir(container_id)
@@ -593,8 +651,8 @@ class Runtime:
         from . import cgroups
 
         existing = set(self.store.ids())
-        with contextlib.suppress(Exception):
-            cgroups.sweep(existing)
+        with self.store.index_lock():
+            cgroups.sweep(existing, parent=self.settings.cgroup_parent)
         if self._network is not None or (self.layout.run / "netns").exists():
             self.network.sweep(existing)
         with contextlib.suppress(FileNotFoundError):
@@ -618,6 +676,7 @@ def handle_exit(state_dir: str, spec: dict) -> int:
     layout = storage.Layout(Path(state_dir).parent.parent)
     store = ContainerStore(layout)
     container_id = spec["id"]
+    parent = spec.get("cgroup_parent") or config_module.Runtime(config=config_module.get_config()).cgroup_parent
     try:
         record = store.read_config(container_id)
     except ContainerNotFound:
@@ -628,7 +687,7 @@ def handle_exit(state_dir: str, spec: dict) -> int:
         code = exit_record.get("exit_code", 255)
         oom = False
         with contextlib.suppress(FileNotFoundError, OSError):
-            oom = cgroups.Cgroup.open(container_id).oom_killed()
+            oom = cgroups.Cgroup.open(container_id, parent=parent).oom_killed()
         if oom:
             code = 137
         state.update(Status="exited", Running=False, Paused=False, Restarting=False, Pid=0,
@@ -638,7 +697,7 @@ def handle_exit(state_dir: str, spec: dict) -> int:
         policy = record["HostConfig"].get("RestartPolicy") or {"Name": "no"}
         restart = _should_restart(policy, code, state.get("RestartCount", 0), stop_requested)
         with contextlib.suppress(FileNotFoundError, OSError):
-            cgroups.Cgroup.open(container_id).remove()
+            cgroups.Cgroup.open(container_id, parent=parent).remove()
         if restart:
             count = state.get("RestartCount", 0) + 1
             state.update(Status="restarting", Restarting=True, RestartCount=count)
@@ -699,6 +758,24 @@ def _marshal(value) -> bytes:
     import marshal
 
     return marshal.dumps(value)
+
+
+def cgroup_limits(record: dict) -> dict:
+    """The HostConfig keys cgroups.create() takes."""
+    host = record["HostConfig"]
+    keys = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit", "CpusetCpus", "BlkioWeight", "Privileged")
+    return {key: host[key] for key in keys if host.get(key)}
+
+
+def container_cgroup_mounts(hierarchies) -> list[tuple]:
+    """What the container sees under /sys/fs/cgroup (its own cgroups, by
+    its cgroup namespace): each v1 hierarchy, or the cgroup2 one."""
+    if not hierarchies.v1:
+        return [("cgroup2", None, "")] if hierarchies.unified else []
+    by_mount: dict[str, list[str]] = {}
+    for controller, mount in sorted(hierarchies.v1.items()):
+        by_mount.setdefault(mount, []).append(controller)
+    return [("cgroup", ",".join(controllers), os.path.basename(mount)) for mount, controllers in sorted(by_mount.items())]
 
 
 def _security_options(options: list[str]) -> dict:
