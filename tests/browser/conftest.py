@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from tests.fixtures.registry import free_port, http_request
-from tests.jupyter.fixtures import LABEXTENSION, busybox, busybox_reference, client, jlpm  # noqa: F401 - fixtures
+from tests.jupyter.fixtures import LABEXTENSION, busybox, jlpm  # noqa: F401 - fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILT = ROOT / "jupyter_containers" / "labextension"

@@ -14,7 +14,7 @@ from jupyter_server.auth import Authorizer
 from pytest_jupyter.jupyter_server import *  # noqa: F401,F403 - fixtures and hooks
 from tornado.httpclient import HTTPClientError
 
-from .fixtures import busybox, busybox_reference, client  # noqa: F401 - fixtures
+from .fixtures import busybox  # noqa: F401 - fixture
 
 
 class ReadOnlyAuthorizer(Authorizer):

@@ -1,7 +1,7 @@
-"""Fixtures shared by the Jupyter and browser tests: a client on the test's
-storage root that removes every container the test left (whoever started
-it: the test, the server, the browser), and the busybox fixture image pulled
-into that root from the test registry."""
+"""Fixtures shared by the Jupyter and browser tests, on top of the suite's
+``client`` (a private storage root, every container swept at the end,
+whoever started it: the test, the server or the browser) and ``hub`` (the
+fixture images in the session's registry)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from jupyter_containers.client import Client
 
 LABEXTENSION = Path(__file__).resolve().parents[2] / "labextension"
 
@@ -24,23 +22,16 @@ def jlpm() -> str:
     return found
 
 
-@pytest.fixture
-def client(storage_root):
-    client = Client()
-    yield client
-    for container in client.containers.list(all=True):
-        container.remove(force=True)
-
-
-@pytest.fixture(scope="session")
-def busybox_reference(registry, busybox_image) -> str:
-    """busybox in the test registry, pushed once per session."""
-    registry.push_layout(busybox_image.layout, busybox_image.ref, busybox_image.repository, "latest")
-    return f"{registry.host}/{busybox_image.repository}:latest"
+def pulled(hub, client, fixture_name: str, repository: str) -> str:
+    """The fixture image, pulled from the test registry into the test's
+    storage root; its full reference (the server and the browser need no
+    mirror configuration to use it)."""
+    hub.ensure(fixture_name, repository)
+    reference = f"{hub.registry.host}/{repository}:latest"
+    client.images.pull(reference)
+    return reference
 
 
 @pytest.fixture
-def busybox(client, busybox_reference) -> str:
-    """The busybox reference, already pulled into the test's storage root."""
-    client.images.pull(busybox_reference)
-    return busybox_reference
+def busybox(hub, client) -> str:
+    return pulled(hub, client, "busybox_image", "library/busybox")

@@ -14,6 +14,7 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from .conftest import ReadOnlyAuthorizer
+from .fixtures import pulled
 
 #: A server for the python fixture image: answers every request with what it
 #: received (method, path, headers, body) as JSON; /slow streams two chunks a
@@ -112,18 +113,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def python_reference(registry, python_image) -> str:
-    registry.push_layout(python_image.layout, python_image.ref, python_image.repository, "latest")
-    return f"{registry.host}/{python_image.repository}:latest"
-
-
 @pytest.fixture
-def echo(client, python_reference) -> str:
+def echo(hub, client) -> str:
     """A running container ``echo`` serving ECHO_SERVER on its port 8000."""
-    client.images.pull(python_reference)
-    client.containers.run(python_reference, ["python3", "-c", ECHO_SERVER, "8000"], name="echo",
-                          expose=[8000], detach=True)
+    python = pulled(hub, client, "python_image", "library/python")
+    client.containers.run(python, ["python3", "-c", ECHO_SERVER, "8000"], name="echo", expose=[8000], detach=True)
     wait_listening(client, "echo", 8000)
     return "echo"
 
