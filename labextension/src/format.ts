@@ -39,13 +39,14 @@ export interface IImage {
   Created?: string;
 }
 
-/** One sample of `docker stats`' numbers. */
+/** One sample of `docker stats`' numbers; null where the host has no figure. */
 export interface IStats {
-  cpu_percent: number;
-  memory_usage: number;
-  memory_limit: number;
-  memory_percent: number;
-  pids?: number;
+  id: string;
+  cpu_percent: number | null;
+  memory_usage: number | null;
+  memory_limit: number | null;
+  memory_percent: number | null;
+  pids: number | null;
 }
 
 /** A TCP port of a container the service proxy can reach. */
@@ -165,9 +166,21 @@ export function imageTags(image: IImage): string[] {
 }
 
 /** A percentage clamped to 0–100 for a bar's width. */
-export function barPercent(value: number | undefined): number {
-  if (value === undefined || !Number.isFinite(value)) {
+export function barPercent(value: number | null | undefined): number {
+  if (value === undefined || value === null || !Number.isFinite(value)) {
     return 0;
   }
   return Math.max(0, Math.min(100, value));
+}
+
+/** The CPU and memory figures of a sample, as the panel's bars label them ("--" when unknown). */
+export function usageText(stats: IStats): { cpu: string; memory: string } {
+  return {
+    cpu: stats.cpu_percent === null ? '--' : `${stats.cpu_percent.toFixed(1)}%`,
+    memory:
+      stats.memory_usage === null
+        ? '--'
+        : `${humanBinarySize(stats.memory_usage)}` +
+          (stats.memory_limit === null ? '' : ` / ${humanBinarySize(stats.memory_limit)}`)
+  };
 }

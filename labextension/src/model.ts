@@ -76,24 +76,13 @@ export class ContainersModel {
       throw error;
     }
     this.error = '';
-    const running = containers.filter(c => c.State.Status === 'running');
-    const samples = await Promise.all(
-      running.map(c =>
-        this.transport
-          .request<IStats>('GET', `containers/${pathOf(c.Id)}/stats`)
-          // It may have stopped since the list was taken: no numbers then.
-          .catch(() => null)
-      )
-    );
+    // Stats are a nicety: without them the bars are simply not drawn.
+    const samples = containers.some(c => c.State.Status === 'running')
+      ? await this.transport.request<IStats[]>('GET', 'stats').catch(() => [] as IStats[])
+      : [];
     this.containers = containers;
     this.images = images;
-    this.stats = new Map();
-    running.forEach((c, i) => {
-      const sample = samples[i];
-      if (sample) {
-        this.stats.set(c.Id, sample);
-      }
-    });
+    this.stats = new Map(samples.map(sample => [sample.id, sample]));
     this._changed.emit();
   }
 

@@ -22,7 +22,6 @@ import {
   ago,
   barPercent,
   containerName,
-  humanBinarySize,
   humanSize,
   IContainer,
   IImage,
@@ -31,7 +30,8 @@ import {
   IStats,
   servicePorts,
   shortId,
-  stateOf
+  stateOf,
+  usageText
 } from './format';
 import { ContainersModel } from './model';
 import { layerFraction, PullProgress } from './pull';
@@ -199,19 +199,15 @@ function ContainerItem(props: {
       )}
       {stats && state === 'running' && (
         <div className="jp-Containers-usage">
-          <Bar label="CPU" percent={stats.cpu_percent} text={`${stats.cpu_percent.toFixed(1)}%`} />
-          <Bar
-            label="MEM"
-            percent={stats.memory_percent}
-            text={`${humanBinarySize(stats.memory_usage)} / ${humanBinarySize(stats.memory_limit)}`}
-          />
+          <Bar label="CPU" percent={stats.cpu_percent} text={usageText(stats).cpu} />
+          <Bar label="MEM" percent={stats.memory_percent} text={usageText(stats).memory} />
         </div>
       )}
     </li>
   );
 }
 
-function Bar(props: { label: string; percent: number; text: string }): JSX.Element {
+function Bar(props: { label: string; percent: number | null; text: string }): JSX.Element {
   return (
     <div className="jp-Containers-bar" title={`${props.label} ${props.text}`}>
       <span className="jp-Containers-barLabel">{props.label}</span>

@@ -9,7 +9,8 @@ import {
   imageTags,
   parseTime,
   servicePorts,
-  shortId
+  shortId,
+  usageText
 } from '../src/format';
 
 function container(overrides: Partial<IContainer> = {}): IContainer {
@@ -109,4 +110,11 @@ it('clamps bar widths', () => {
   expect([barPercent(-3), barPercent(42.5), barPercent(250), barPercent(NaN), barPercent(undefined)]).toEqual([
     0, 42.5, 100, 0, 0
   ]);
+});
+
+it('labels usage as docker stats does, with -- for figures the host lacks', () => {
+  const stats = { id: 'a', cpu_percent: 3.14159, memory_usage: 1536, memory_limit: 3 * 1024 ** 3, memory_percent: 0, pids: 1 };
+  expect(usageText(stats)).toEqual({ cpu: '3.1%', memory: '1.5KiB / 3GiB' });
+  expect(usageText({ ...stats, cpu_percent: null, memory_limit: null })).toEqual({ cpu: '--', memory: '1.5KiB' });
+  expect(usageText({ ...stats, memory_usage: null })).toEqual({ cpu: '3.1%', memory: '--' });
 });

@@ -12,25 +12,24 @@ class FakeServer implements ITransport {
   requests: string[] = [];
   sockets: { path: string; params?: Record<string, string>; socket: ISocket }[] = [];
   failWith: ApiError | null = null;
+  statsFail = false;
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     this.requests.push(`${method} ${path}${body === undefined ? '' : ' ' + JSON.stringify(body)}`);
     if (this.failWith) {
       throw this.failWith;
     }
-    const stats = path.match(/^containers\/([^/]+)\/stats$/);
     if (method === 'GET' && path === 'containers?all=true') {
       return this.containers as T;
     }
     if (method === 'GET' && path === 'images') {
       return this.images as T;
     }
-    if (method === 'GET' && stats) {
-      const sample = this.stats.get(decodeURIComponent(stats[1]));
-      if (!sample) {
-        throw new ApiError(409, 'container is not running');
+    if (method === 'GET' && path === 'stats') {
+      if (this.statsFail) {
+        throw new ApiError(500, 'cgroups unreadable');
       }
-      return sample as T;
+      return [...this.stats.values()] as T;
     }
     const stop = path.match(/^containers\/([^/]+)\/stop$/);
     if (method === 'POST' && stop) {
@@ -56,31 +55,44 @@ function container(id: string, status: string): IContainer {
   return { Id: id, Name: `/${id}-name`, Created: '', Config: { Image: 'busybox' }, State: { Status: status } };
 }
 
-const sample: IStats = { cpu_percent: 12.5, memory_usage: 1 << 20, memory_limit: 1 << 30, memory_percent: 0.1 };
+function sample(id: string): IStats {
+  return { id, cpu_percent: 12.5, memory_usage: 1 << 20, memory_limit: 1 << 30, memory_percent: 0.1, pids: 1 };
+}
 
 describe('ContainersModel', () => {
-  it('refreshes containers, images and the stats of running containers only', async () => {
+  it('refreshes containers, images and the stats of running containers', async () => {
     const server = new FakeServer();
-    server.containers = [container('a', 'running'), container('b', 'exited'), container('c', 'running')];
+    server.containers = [container('a', 'running'), container('b', 'exited')];
     server.images = [{ Id: 'sha256:1', RepoTags: ['busybox:latest'] }];
-    server.stats.set('a', sample);
-    // c stopped between the list and its stats: it simply has no numbers.
+    server.stats.set('a', sample('a'));
     const model = new ContainersModel(server);
     let changes = 0;
     model.changed.connect(() => changes++);
 
     await model.refresh();
 
-    expect(model.containers.map(c => c.Id)).toEqual(['a', 'b', 'c']);
+    expect(model.containers.map(c => c.Id)).toEqual(['a', 'b']);
     expect(model.images).toEqual(server.images);
-    expect([...model.stats.entries()]).toEqual([['a', sample]]);
-    expect(server.requests.filter(r => r.includes('/stats')).sort()).toEqual([
-      'GET containers/a/stats',
-      'GET containers/c/stats'
-    ]);
+    expect([...model.stats.entries()]).toEqual([['a', sample('a')]]);
+    expect(server.requests.filter(r => r.includes('stats'))).toEqual(['GET stats']);
     expect(model.error).toBe('');
     expect(changes).toBe(1);
     expect(model.find('b-name')?.Id).toBe('b');
+  });
+
+  it('asks for no stats when nothing runs, and lists containers when stats fail', async () => {
+    const server = new FakeServer();
+    server.containers = [container('b', 'exited')];
+    const model = new ContainersModel(server);
+    await model.refresh();
+    expect(server.requests).not.toContain('GET stats');
+
+    server.containers.push(container('a', 'running'));
+    server.statsFail = true;
+    await model.refresh();
+    expect(model.containers).toHaveLength(2);
+    expect(model.stats.size).toBe(0);
+    expect(model.error).toBe('');
   });
 
   it('keeps a failed refresh as its error and rethrows it', async () => {
@@ -99,7 +111,7 @@ describe('ContainersModel', () => {
   it('stops a container, then shows its new state', async () => {
     const server = new FakeServer();
     server.containers = [container('a', 'running')];
-    server.stats.set('a', sample);
+    server.stats.set('a', sample('a'));
     const model = new ContainersModel(server);
     await model.refresh();
 

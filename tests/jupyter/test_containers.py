@@ -134,21 +134,34 @@ async def test_closing_a_following_socket_stops_its_thread(api, jp_ws_fetch, cli
     assert client.containers.get("quiet").status == "running"
 
 
-async def test_stats_one_shot_and_streamed(api, ws_messages, client, busybox):
+async def test_stats_one_shot_all_and_streamed(api, jp_ws_fetch, client, busybox):
     await api("POST", "containers", body={"image": busybox, "name": "busy", "command": ["sleep", "600"]})
+    await api("POST", "containers", body={"image": busybox, "name": "spinner",
+                                          "command": ["sh", "-c", "while :; do :; done"]})
 
     status, sample = await api("GET", "containers", "busy", "stats")
     assert status == 200
-    assert sample["memory_usage"] > 0 and sample["pids"] >= 1
-    assert 0 <= sample["cpu_percent"]
+    assert sample["id"] == client.containers.get("busy").id
+    assert sample["memory_usage"] > 0 and sample["pids"] == 1
 
-    samples = await ws_messages("containers", "busy", "stats", "stream", params={"interval": "0.2"}, limit=3)
-    assert [m["type"] for m in samples] == ["stats"] * 3
-    assert all(m["memory_usage"] > 0 for m in samples)
+    status, samples = await api("GET", "stats")
+    assert status == 200
+    by_name = {client.containers.get(s["id"]).name: s for s in samples}
+    assert set(by_name) == {"busy", "spinner"}
+    assert by_name["spinner"]["cpu_percent"] > 50 > by_name["busy"]["cpu_percent"]
 
+    connection = await jp_ws_fetch("containers", "api", "containers", "busy", "stats", "stream",
+                                   params={"interval": "0.2"})
+    streamed = [json.loads(await connection.read_message()) for _ in range(3)]
+    assert [m["type"] for m in streamed] == ["stats"] * 3
+    assert all(m["memory_usage"] > 0 for m in streamed)
+    # The stream ends by itself once the container stops.
     client.containers.get("busy").stop(timeout=1)
+    while (message := await asyncio.wait_for(connection.read_message(), 10)) is not None:
+        assert json.loads(message)["type"] == "stats"
+
     status, error = await api("GET", "containers", "busy", "stats")
-    assert status in (200, 409), error
+    assert status == 409 and "busy" in error["message"]
 
 
 async def test_exec_returns_exit_code_and_both_streams(api, client, busybox):
