@@ -33,6 +33,7 @@ from traitlets.config import Config
 
 from .. import config as config_module
 from ..client import Client
+from ..commands.format import ago
 from ..errors import ContainersError
 from ..events import DOWNLOADING, Progress
 
@@ -297,8 +298,10 @@ class ImagesHandler(Handler):
     @web.authenticated
     @authorized
     async def get(self):
-        """List images."""
-        self.reply(await self.call(lambda: [image.attrs for image in self.client.images.list()]))
+        """List images: inspect documents with docker images' CREATED text
+        added as ``CreatedSince``."""
+        self.reply(await self.call(lambda: [{**image.attrs, "CreatedSince": ago(image.attrs.get("Created", ""))}
+                                            for image in self.client.images.list()]))
 
 
 class ImageHandler(Handler):

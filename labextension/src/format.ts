@@ -37,6 +37,8 @@ export interface IImage {
   RepoDigests?: string[] | null;
   Size?: number;
   Created?: string;
+  /** docker images' CREATED text ("3 weeks ago"), added by the list endpoint. */
+  CreatedSince?: string;
 }
 
 /** One sample of `docker stats`' numbers; null where the host has no figure. */
@@ -118,42 +120,6 @@ export function humanSize(bytes: number): string {
 /** Binary units, as `docker stats` shows memory: 1.5MiB. */
 export function humanBinarySize(bytes: number): string {
   return scaled(bytes, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB'], 4);
-}
-
-/** Milliseconds since the epoch of an RFC 3339 time; null for docker's zero time. */
-export function parseTime(text: string | undefined): number | null {
-  if (!text || text.startsWith('0001-')) {
-    return null;
-  }
-  // Date.parse takes at most milliseconds; docker writes nanoseconds.
-  const value = Date.parse(text.replace(/(\.\d{3})\d+/, '$1'));
-  return Number.isNaN(value) ? null : value;
-}
-
-/** `docker images`' CREATED column: "3 weeks ago". */
-export function ago(text: string | undefined, now: number = Date.now()): string {
-  const moment = parseTime(text);
-  if (moment === null) {
-    return '';
-  }
-  const minutes = Math.floor((now - moment) / 60000);
-  if (minutes < 1) {
-    return 'less than a minute ago';
-  }
-  const steps: [number, string][] = [
-    [60, 'minute'],
-    [24, 'hour'],
-    [7, 'day'],
-    [Infinity, 'week']
-  ];
-  let value = minutes;
-  for (const [size, unit] of steps) {
-    if (value < size) {
-      return `${value} ${unit}${value === 1 ? '' : 's'} ago`;
-    }
-    value = Math.floor(value / size);
-  }
-  return '';
 }
 
 /** The repository:tag names of an image, or its digest names when untagged. */

@@ -19,7 +19,6 @@ import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import {
-  ago,
   barPercent,
   containerName,
   humanSize,
@@ -165,7 +164,9 @@ function ContainerItem(props: {
   return (
     <li className="jp-Containers-item" data-container-name={name} data-state={state}>
       <div className="jp-Containers-row">
-        <span className={`jp-Containers-badge jp-mod-${state}`}>{state}</span>
+        <span className={`jp-Containers-badge jp-mod-${state}` + (container.State.ExitCode ? ' jp-mod-failed' : '')}>
+          {state}
+        </span>
         <span className="jp-Containers-name" title={container.Id}>
           {name}
         </span>
@@ -179,10 +180,12 @@ function ContainerItem(props: {
         </span>
       </div>
       <div className="jp-Containers-detail">
-        <span className="jp-Containers-image">{imageName(container)}</span>
+        <span className="jp-Containers-image" title={imageName(container)}>
+          {imageName(container)}
+        </span>
         <span className="jp-Containers-status">{container.Status ?? state}</span>
       </div>
-      {ports.length > 0 && (
+      {ports.length > 0 && state === 'running' && (
         <div className="jp-Containers-ports">
           {ports.map(port => (
             <a
@@ -240,7 +243,7 @@ function ImageItem(props: { image: IImage; commands: CommandRegistry }): JSX.Ele
       <div className="jp-Containers-detail">
         <span>{shortId(image.Id)}</span>
         <span>{humanSize(image.Size ?? 0)}</span>
-        <span>{ago(image.Created)}</span>
+        <span>{image.CreatedSince}</span>
       </div>
     </li>
   );

@@ -1,13 +1,11 @@
 import { describe, expect, it } from 'vitest';
 
 import {
-  ago,
   barPercent,
   humanBinarySize,
   humanSize,
   IContainer,
   imageTags,
-  parseTime,
   servicePorts,
   shortId,
   usageText
@@ -72,25 +70,6 @@ describe('sizes, as the CLI prints them', () => {
     [3 * 1024 ** 3, '3GiB']
   ])('humanBinarySize(%d) is %s', (bytes, text) => {
     expect(humanBinarySize(bytes)).toBe(text);
-  });
-});
-
-describe('times', () => {
-  it('reads nanosecond RFC 3339 times and docker zero time', () => {
-    expect(parseTime('2024-05-01T10:00:00.123456789Z')).toBe(Date.UTC(2024, 4, 1, 10, 0, 0, 123));
-    expect(parseTime('0001-01-01T00:00:00Z')).toBeNull();
-    expect(parseTime('')).toBeNull();
-    expect(parseTime('not a time')).toBeNull();
-  });
-
-  it('says how long ago', () => {
-    const now = Date.UTC(2024, 4, 1, 12, 0, 0);
-    expect(ago('2024-05-01T11:59:30Z', now)).toBe('less than a minute ago');
-    expect(ago('2024-05-01T11:59:00Z', now)).toBe('1 minute ago');
-    expect(ago('2024-05-01T09:00:00Z', now)).toBe('3 hours ago');
-    expect(ago('2024-04-28T12:00:00Z', now)).toBe('3 days ago');
-    expect(ago('2024-03-01T12:00:00Z', now)).toBe('8 weeks ago');
-    expect(ago(undefined, now)).toBe('');
   });
 });
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -61,9 +62,12 @@ class LabServer:
 
 
 @pytest.fixture
-def lab(tmp_path, storage_root, built_labextension):
-    config_dir, data_dir, work_dir = tmp_path / "jupyter-config", tmp_path / "jupyter-data", tmp_path / "work"
+def lab(tmp_path, client, jupyter_config_dir, built_labextension):
+    """JupyterLab on the test's storage root, with the test client's
+    configuration (registry mirror, its own bridge)."""
+    config_dir, data_dir, work_dir = tmp_path / "lab-config", tmp_path / "lab-data", tmp_path / "work"
     (config_dir / "labconfig").mkdir(parents=True)
+    shutil.copy(jupyter_config_dir / "jupyter_containers_config.json", config_dir)
     (data_dir / "labextensions").mkdir(parents=True)
     work_dir.mkdir()
     (data_dir / "labextensions" / "jupyter-containers").symlink_to(built_labextension)

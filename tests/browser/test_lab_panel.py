@@ -21,7 +21,8 @@ def open_panel(page, lab):
 
 
 def test_panel_follows_a_container_started_from_python_and_stops_it(lab, page, client, busybox, artifacts):
-    script = "trap 'exit 0' TERM; echo hello from the container; echo warning >&2; while true; do sleep 1; done"
+    script = ("mkdir /www && echo served through jupyter > /www/index.html && httpd -p 8080 -h /www && "
+              "trap 'exit 0' TERM; echo hello from the container; echo warning >&2; while true; do sleep 1; done")
     client.containers.run(busybox, ["sh", "-c", script], name="lab-web", expose=[8080], detach=True)
     panel = open_panel(page, lab)
 
@@ -29,8 +30,14 @@ def test_panel_follows_a_container_started_from_python_and_stops_it(lab, page, c
     expect(web).to_have_attribute("data-state", "running", timeout=TIMEOUT)
     expect(web.locator(".jp-Containers-image")).to_have_text(busybox)
     expect(web.locator(".jp-Containers-status")).to_contain_text("Up")
-    expect(web.locator(".jp-Containers-ports a")).to_have_attribute("href", "/containers/proxy/lab-web/8080/")
+    link = web.locator(".jp-Containers-ports a")
+    expect(link).to_have_attribute("href", f"http://127.0.0.1:{lab.port}/containers/proxy/lab-web/8080/")
+    with page.context.expect_page() as opened:
+        link.click()
+    expect(opened.value.locator("body")).to_have_text("served through jupyter")
+    opened.value.close()
     expect(web.locator(".jp-Containers-usage .jp-Containers-bar")).to_have_count(2, timeout=TIMEOUT)
+    expect(panel.locator("[data-image-id]")).to_contain_text(" ago")  # the busybox image's age
 
     # A container started while the panel is open appears by itself.
     client.containers.run(busybox, ["sleep", "600"], name="lab-late", detach=True)
@@ -46,6 +53,7 @@ def test_panel_follows_a_container_started_from_python_and_stops_it(lab, page, c
     web.get_by_role("button", name="Stop lab-web").click()
     expect(web).to_have_attribute("data-state", "exited", timeout=TIMEOUT)
     expect(web.locator(".jp-Containers-status")).to_contain_text("Exited (0)")
+    expect(web.locator(".jp-Containers-ports a")).to_have_count(0)  # nothing to reach any more
     assert client.containers.get("lab-web").status == "exited"
     expect(page.locator(".jp-ContainerLogs-status")).to_contain_text("not running", timeout=TIMEOUT)
     page.screenshot(path=str(artifacts / "lab-panel-stopped.png"))

@@ -25,8 +25,21 @@ class ReadOnlyAuthorizer(Authorizer):
 
 
 @pytest.fixture
-def jp_server_config(storage_root):
-    return {"ServerApp": {"jpserver_extensions": {"jupyter_containers": True}}}
+def project_config(client, jupyter_config_dir) -> dict:
+    """The test's jupyter_containers configuration (its registry mirror, a
+    bridge of its own), which the server must share with the test's client."""
+    return json.loads((jupyter_config_dir / "jupyter_containers_config.json").read_text())
+
+
+def server_config(project_config: dict, **server_app) -> dict:
+    """The server's config: the extension enabled, the project's sections
+    (the server extension honours them in jupyter_server_config too)."""
+    return {**project_config, "ServerApp": {"jpserver_extensions": {"jupyter_containers": True}, **server_app}}
+
+
+@pytest.fixture
+def jp_server_config(project_config):
+    return server_config(project_config)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from tornado.httpclient import HTTPClientError
 
 from jupyter_containers.server import handlers
 
-from .conftest import ReadOnlyAuthorizer
+from .conftest import ReadOnlyAuthorizer, server_config
 
 NO_TOKEN = {"Authorization": ""}
 
@@ -91,9 +91,8 @@ async def test_browser_posts_need_the_xsrf_token(jp_fetch, api):
 
 class TestReadOnlyUser:
     @pytest.fixture
-    def jp_server_config(self, storage_root):
-        return {"ServerApp": {"jpserver_extensions": {"jupyter_containers": True},
-                              "authorizer_class": ReadOnlyAuthorizer}}
+    def jp_server_config(self, project_config):
+        return server_config(project_config, authorizer_class=ReadOnlyAuthorizer)
 
     @pytest.mark.parametrize(("method", "path"), [r for r in REST_ROUTES if r[0] != "GET"])
     async def test_may_not_change_anything(self, api, method, path):

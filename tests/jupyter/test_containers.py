@@ -12,7 +12,7 @@ import time
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from .conftest import ReadOnlyAuthorizer
+from .conftest import ReadOnlyAuthorizer, server_config
 
 
 def stream_threads(path_part: str) -> list[str]:
@@ -55,7 +55,7 @@ async def test_run_list_stop_restart_remove(api, client, busybox):
     assert status == 200 and restarted["State"]["Status"] == "running"
 
     status, error = await api("DELETE", "containers", "web")
-    assert status == 409 and "web" in error["message"]
+    assert status == 409 and "running container" in error["message"]
     status, _ = await api("DELETE", "containers", "web", params={"force": "true"})
     assert status == 204
     status, error = await api("GET", "containers", "web")
@@ -193,9 +193,8 @@ async def test_networks_and_volumes_are_listed(api, client):
 
 class TestReadOnlyUser:
     @pytest.fixture
-    def jp_server_config(self, storage_root):
-        return {"ServerApp": {"jpserver_extensions": {"jupyter_containers": True},
-                              "authorizer_class": ReadOnlyAuthorizer}}
+    def jp_server_config(self, project_config):
+        return server_config(project_config, authorizer_class=ReadOnlyAuthorizer)
 
     async def test_sees_containers_and_their_logs_but_cannot_touch_them(self, api, ws_messages, client, busybox):
         client.containers.run(busybox, ["sh", "-c", "echo visible; exec sleep 600"], name="watched", detach=True)

@@ -8,7 +8,7 @@ from tornado.httpclient import HTTPClientError
 
 from tests.fixtures.registry import make_image
 
-from .conftest import ReadOnlyAuthorizer
+from .conftest import ReadOnlyAuthorizer, server_config
 
 
 @pytest.fixture
@@ -87,9 +87,8 @@ async def test_bad_reference_is_a_400(api):
 
 class TestReadOnlyUser:
     @pytest.fixture
-    def jp_server_config(self, storage_root):
-        return {"ServerApp": {"jpserver_extensions": {"jupyter_containers": True},
-                              "authorizer_class": ReadOnlyAuthorizer}}
+    def jp_server_config(self, project_config):
+        return server_config(project_config, authorizer_class=ReadOnlyAuthorizer)
 
     async def test_may_list_but_not_pull_or_remove(self, api, jp_ws_fetch, tiny_image):
         reference, _ = tiny_image

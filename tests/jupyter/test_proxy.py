@@ -4,83 +4,82 @@ messages; and everything the proxy must refuse."""
 
 from __future__ import annotations
 
-import json
+import ast
 import socket
 import time
 from http.cookies import SimpleCookie
 
 import pytest
-from tornado.httpclient import HTTPClientError, HTTPRequest
-from tornado.websocket import websocket_connect
+from tornado.httpclient import HTTPClientError
 
-from .conftest import ReadOnlyAuthorizer
+from .conftest import ReadOnlyAuthorizer, server_config
 from .fixtures import pulled
 
-#: A server for the python fixture image: answers every request with what it
-#: received (method, path, headers, body) as JSON; /slow streams two chunks a
+#: A server for the python fixture image (Debian's python3-minimal: no json,
+#: no http.server): answers each request with what it received (method,
+#: path, headers, body) as a Python literal; /slow streams two chunks a
 #: second and a half apart; a websocket upgrade gets an echo ("echo: …").
 ECHO_SERVER = r'''
-import base64, hashlib, json, struct, sys, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import base64, hashlib, socket, struct, sys, threading, time
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def handle_any(self):
-        if self.headers.get("Upgrade", "").lower() == "websocket":
-            return self.websocket()
-        if self.path == "/slow":
-            self.send_response(200)
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            self.wfile.write(b"6\r\nfirst\n\r\n"); self.wfile.flush()
-            time.sleep(1.5)
-            self.wfile.write(b"7\r\nsecond\n\r\n0\r\n\r\n"); self.wfile.flush()
+def websocket(conn, reader, headers):
+    key = headers["sec-websocket-key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+    accept = base64.b64encode(hashlib.sha1(key.encode()).digest()).decode()
+    protocol = headers.get("sec-websocket-protocol", "").split(",")[-1].strip()
+    conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Accept: {accept}\r\n"
+                  + (f"Sec-WebSocket-Protocol: {protocol}\r\n" if protocol else "") + "\r\n").encode())
+    while True:
+        head = reader.read(2)
+        if len(head) < 2:
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        body = json.dumps({"method": self.command, "path": self.path, "headers": dict(self.headers.items()),
-                           "body": self.rfile.read(length).decode()}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Set-Cookie", "session=app; Path=/")
-        self.send_header("X-Served-By", "echo")
-        self.end_headers()
-        self.wfile.write(body)
+        opcode, length = head[0] & 0x0F, head[1] & 0x7F
+        if length == 126:
+            length = struct.unpack(">H", reader.read(2))[0]
+        elif length == 127:
+            length = struct.unpack(">Q", reader.read(8))[0]
+        mask = reader.read(4)
+        data = bytes(b ^ mask[i % 4] for i, b in enumerate(reader.read(length)))
+        if opcode == 8:
+            conn.sendall(b"\x88\x00")
+            return
+        reply = b"echo: " + data
+        size = bytes([len(reply)]) if len(reply) < 126 else bytes([126]) + struct.pack(">H", len(reply))
+        conn.sendall(bytes([0x80 | opcode]) + size + reply)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = handle_any
-
-    def websocket(self):
-        key = self.headers["Sec-WebSocket-Key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-        self.send_response(101)
-        self.send_header("Upgrade", "websocket")
-        self.send_header("Connection", "Upgrade")
-        self.send_header("Sec-WebSocket-Accept", base64.b64encode(hashlib.sha1(key.encode()).digest()).decode())
-        if self.headers.get("Sec-WebSocket-Protocol"):
-            self.send_header("Sec-WebSocket-Protocol", self.headers["Sec-WebSocket-Protocol"].split(",")[-1].strip())
-        self.end_headers()
+def serve(conn):
+    reader = conn.makefile("rb")
+    try:
         while True:
-            head = self.rfile.read(2)
-            if len(head) < 2:
+            request_line = reader.readline()
+            if not request_line:
                 return
-            opcode, length = head[0] & 0x0F, head[1] & 0x7F
-            if length == 126:
-                length = struct.unpack(">H", self.rfile.read(2))[0]
-            elif length == 127:
-                length = struct.unpack(">Q", self.rfile.read(8))[0]
-            mask = self.rfile.read(4)
-            data = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(length)))
-            if opcode == 8:
-                self.wfile.write(b"\x88\x00"); self.wfile.flush()
-                return
-            reply = b"echo: " + data
-            size = bytes([len(reply)]) if len(reply) < 126 else bytes([126]) + struct.pack(">H", len(reply))
-            self.wfile.write(bytes([0x80 | opcode]) + size + reply); self.wfile.flush()
+            method, path, _ = request_line.decode("latin-1").split(" ", 2)
+            headers = {}
+            while (line := reader.readline().decode("latin-1").rstrip("\r\n")):
+                name, _, value = line.partition(":")
+                headers[name.strip()] = value.strip()
+            lower = {name.lower(): value for name, value in headers.items()}
+            body = reader.read(int(lower.get("content-length", "0")))
+            if lower.get("upgrade", "").lower() == "websocket":
+                return websocket(conn, reader, lower)
+            if path == "/slow":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nfirst\n\r\n")
+                time.sleep(1.5)
+                conn.sendall(b"7\r\nsecond\n\r\n0\r\n\r\n")
+                continue
+            reply = repr({"method": method, "path": path, "headers": headers, "body": body.decode()}).encode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                         b"Set-Cookie: session=app; Path=/\r\nX-Served-By: echo\r\n\r\n" % len(reply) + reply)
+    finally:
+        conn.close()
 
-    def log_message(self, *args):
-        pass
-
-ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Handler).serve_forever()
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind(("0.0.0.0", int(sys.argv[1])))
+listener.listen(16)
+while True:
+    threading.Thread(target=serve, args=(listener.accept()[0],), daemon=True).start()
 '''
 
 HTTPD_SCRIPT = (
@@ -156,7 +155,7 @@ async def test_requests_reach_the_app_without_jupyter_credentials(jp_fetch, jp_b
                              params={"token": "secret", "page": "2"},
                              headers={"Cookie": f"{login_cookie}; _xsrf=abc; app=keep", "X-Custom": "yes"})
     assert response.code == 200
-    seen = json.loads(response.body)
+    seen = ast.literal_eval(response.body.decode())
     assert seen["method"] == "POST" and seen["body"] == '{"n": 1}'
     assert seen["path"] == "/api/items?page=2"
     headers = {k.lower(): v for k, v in seen["headers"].items()}
@@ -169,7 +168,7 @@ async def test_requests_reach_the_app_without_jupyter_credentials(jp_fetch, jp_b
     assert response.headers["X-Served-By"] == "echo"
     assert "session=app; Path=/" in response.headers.get_list("Set-Cookie")
 
-    absolute = json.loads((await proxied(jp_fetch, echo, "8000", "x", kind="absolute")).body)
+    absolute = ast.literal_eval((await proxied(jp_fetch, echo, "8000", "x", kind="absolute")).body.decode())
     assert absolute["path"] == f"{jp_base_url}containers/absolute/echo/8000/x"
 
 
@@ -181,9 +180,8 @@ async def test_answers_stream_through(jp_fetch, echo):
     assert arrivals[-1][0] - arrivals[0][0] > 1.0  # the first chunk was not held back
 
 
-async def test_websockets_through_the_proxy(jp_serverapp, jp_http_port, jp_base_url, jp_auth_header, echo):
-    url = f"ws://127.0.0.1:{jp_http_port}{jp_base_url}containers/proxy/{echo}/8000/socket"
-    connection = await websocket_connect(HTTPRequest(url, headers=jp_auth_header), subprotocols=["v1", "chat"])
+async def test_websockets_through_the_proxy(jp_ws_fetch, echo):
+    connection = await jp_ws_fetch("containers", "proxy", echo, "8000", "socket", subprotocols=["v1", "chat"])
     try:
         assert connection.selected_subprotocol == "chat"
         await connection.write_message("ping")
@@ -194,8 +192,8 @@ async def test_websockets_through_the_proxy(jp_serverapp, jp_http_port, jp_base_
         connection.close()
 
     with pytest.raises(HTTPClientError) as error:
-        await websocket_connect(HTTPRequest(url))  # no credentials
-    assert error.value.code in (302, 403)
+        await jp_ws_fetch("containers", "proxy", echo, "8000", "socket", headers={"Authorization": ""})
+    assert error.value.code == 302  # sent to the login page, like any unauthenticated GET
 
 
 async def test_host_network_containers_are_reached_on_loopback(jp_fetch, client, busybox):
@@ -230,26 +228,31 @@ async def test_nothing_but_offered_ports_of_running_managed_containers(jp_fetch,
 
 
 async def test_cross_origin_writes_are_refused(jp_fetch, jp_http_port, echo):
+    # A browser's session cookie (token-authenticated requests skip origin
+    # checks: no other site can make a browser send the token).
+    login = SimpleCookie()
+    for header in (await jp_fetch("containers", "api", "images")).headers.get_list("Set-Cookie"):
+        login.load(header)
+    session = {"Authorization": "", "Cookie": "; ".join(f"{k}={m.value}" for k, m in login.items())}
+
     response = await proxied(jp_fetch, echo, "8000", "form", method="POST", body="a=1",
-                             headers={"Origin": "http://evil.example"})
+                             headers={**session, "Origin": "http://evil.example"})
     assert response.code == 403
     same_origin = await proxied(jp_fetch, echo, "8000", "form", method="POST", body="a=1",
-                                headers={"Origin": f"http://127.0.0.1:{jp_http_port}"})
+                                headers={**session, "Origin": f"http://127.0.0.1:{jp_http_port}"})
     assert same_origin.code == 200
+    # A form post without an Origin header carries no Jupyter XSRF token: the app decides.
+    assert (await proxied(jp_fetch, echo, "8000", "form", method="POST", body="a=1", headers=session)).code == 200
 
 
 class TestReadOnlyUser:
     @pytest.fixture
-    def jp_server_config(self, storage_root):
-        return {"ServerApp": {"jpserver_extensions": {"jupyter_containers": True},
-                              "authorizer_class": ReadOnlyAuthorizer}}
+    def jp_server_config(self, project_config):
+        return server_config(project_config, authorizer_class=ReadOnlyAuthorizer)
 
-    async def test_may_read_pages_but_not_post_or_open_websockets(self, jp_fetch, jp_http_port, jp_base_url,
-                                                                  jp_auth_header, echo):
+    async def test_may_read_pages_but_not_post_or_open_websockets(self, jp_fetch, jp_ws_fetch, echo):
         assert (await proxied(jp_fetch, echo, "8000", "page")).code == 200
         assert (await proxied(jp_fetch, echo, "8000", "form", method="POST", body="a=1")).code == 403
         with pytest.raises(HTTPClientError) as error:
-            await websocket_connect(HTTPRequest(
-                f"ws://127.0.0.1:{jp_http_port}{jp_base_url}containers/proxy/{echo}/8000/socket",
-                headers=jp_auth_header))
+            await jp_ws_fetch("containers", "proxy", echo, "8000", "socket")
         assert error.value.code == 403
