@@ -17,6 +17,7 @@ inspect dict in ``attrs`` and have rich HTML reprs for notebooks.
 from __future__ import annotations
 
 import html
+import os
 from typing import Iterator
 
 from . import config as config_module
@@ -236,6 +237,9 @@ class Container(Model):
 
         from .containers.exec import start_exec
 
+        if tty and not detach:
+            return self._exec_with_pty(cmd, stdin=stdin, privileged=privileged, user=user, environment=environment,
+                                       workdir=workdir, stream=stream)
         process = start_exec(self.client.runtime, self.id, cmd, user=user or None, workdir=workdir,
                              environment=environment, tty=tty, privileged=privileged, detach=detach,
                              stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
@@ -250,6 +254,37 @@ class Container(Model):
             return ExecResult(process.popen.returncode, (out, err))
         out, _ = process.popen.communicate()
         return ExecResult(process.popen.returncode, out or b"")
+
+    def _exec_with_pty(self, cmd, *, stdin, stream, **options) -> "ExecResult":
+        """exec_run with ``tty``: the process gets a new pseudo-terminal
+        whose other side we read (docker merges stdout and stderr there)."""
+        from .containers.exec import start_exec
+
+        master, slave = os.openpty()
+        try:
+            process = start_exec(self.client.runtime, self.id, cmd, tty=True, stdin=slave, stdout=slave,
+                                 stderr=slave, user=options.pop("user") or None, **options)
+        finally:
+            os.close(slave)
+
+        def chunks():
+            try:
+                while True:
+                    try:
+                        data = os.read(master, 65536)
+                    except OSError:  # EIO: every slave side is closed
+                        break
+                    if not data:
+                        break
+                    yield data
+                process.wait()
+            finally:
+                os.close(master)
+
+        if stream:
+            return ExecResult(None, chunks())
+        output = b"".join(chunks())
+        return ExecResult(process.returncode, output)
 
     def exec(self, cmd, **kwargs):
         """The process handle of an exec (streams and ``wait()``), for

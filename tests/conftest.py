@@ -16,9 +16,9 @@ pytest_plugins = [
     "tests.fixtures.compare",
     "tests.fixtures.cgroups",
     "tests.fixtures.images",
+    "tests.fixtures.network",
     "tests.fixtures.containers",
     "tests.fixtures.podman",
-    "tests.fixtures.network",
 ]
 
 

@@ -398,6 +398,9 @@ def exec_in_container(spec: dict) -> int:
     the process's exit status (128+N for a signal)."""
     import _signal
 
+    if spec.get("tty"):
+        import fcntl  # noqa: F401 - needed in the container, where the stdlib is out of reach
+        import termios  # noqa: F401
     from ..linux import caps, seccomp  # noqa: F401 - imported before entering the container
     from ..linux import syscalls as sc
     from . import cgroups, users

@@ -57,6 +57,13 @@ class Runtime:
         #: What the last create/start had to say (docker prints these).
         self.warnings: list[str] = []
 
+    @property
+    def cgroup_parent(self) -> str:
+        """Where this storage root's container cgroups live: one
+        subdirectory per root below ``Runtime.cgroup_parent``, so sweeping
+        one root's leftovers never touches another's containers."""
+        return f"{self.settings.cgroup_parent}/{self.layout.run.name}"
+
     # --- collaborators, created on first use -----------------------------
 
     @property
@@ -98,7 +105,7 @@ class Runtime:
             record["Snapshots"] = list(image_info.diff_ids)
             from . import cgroups
 
-            self.warnings = cgroups.check(cgroup_limits(record), parent=self.settings.cgroup_parent)
+            self.warnings = cgroups.check(cgroup_limits(record), parent=self.cgroup_parent)
             directory = self.store.dir(container_id)
             try:
                 directory.mkdir(parents=True, mode=0o700)
@@ -143,7 +150,15 @@ class Runtime:
         """Start a created or exited container. With ``attach`` the
         container waits until the returned attach connection is open, so no
         output is missed; the caller reads it and the exit code from it."""
+        from .monitor import wait_monitor
+
         container_id = self.store.resolve(name_or_id)
+        if self.store.load_state(container_id)["Status"] in ("running", "restarting"):
+            return None
+        # The monitor of the previous run may still be finishing its exit
+        # hook (which takes the container's lock): let it.
+        if not wait_monitor(self.store.run_dir(container_id), timeout=30):
+            raise RuntimeFailure(f"container {name_or_id} is still being stopped", hint="try again in a moment")
         with self.store.lock(container_id):
             state = self.store.load_state(container_id)
             if state["Status"] in ("running", "restarting"):
@@ -281,7 +296,7 @@ class Runtime:
             "no_new_privs": no_new_privs,
             "seccomp": seccomp_path,
             "cgroup": cgroup_limits(record),
-            "cgroup_parent": self.settings.cgroup_parent,
+            "cgroup_parent": self.cgroup_parent,
             "cgroup_mounts": container_cgroup_mounts(cgroups.detect()),
             "shm_size": host.get("ShmSize") or (64 << 20),
             "sys_path": list(sys.path),
@@ -296,7 +311,7 @@ class Runtime:
                 "id": container_id, "env": list(config["Env"]), "user": config.get("User") or "",
                 "group_add": spec["group_add"], "cwd": spec["cwd"], "tty": False, "caps": spec["caps"],
                 "no_new_privs": no_new_privs, "seccomp": seccomp_path, "cgroup": True,
-                "cgroup_parent": self.settings.cgroup_parent,
+                "cgroup_parent": self.cgroup_parent,
                 "host_network": network_mode == "host", "detach": False,
             }
         return spec, held_fds
@@ -427,8 +442,8 @@ class Runtime:
             return counters["rx_bytes"], counters["tx_bytes"]
 
         if not stream:
-            return stats.one_shot(ids, network=network, parent=self.settings.cgroup_parent)
-        return stats.stream(ids, interval=interval, network=network, parent=self.settings.cgroup_parent)
+            return stats.one_shot(ids, network=network, parent=self.cgroup_parent)
+        return stats.stream(ids, interval=interval, network=network, parent=self.cgroup_parent)
 
     def top(self, name_or_id: str) -> dict:
         """docker top: the container's processes, as ps -ef shows them."""
@@ -439,7 +454,7 @@ class Runtime:
             raise Conflict(f"container {name_or_id} is not running")
         rows = []
         ticks = os.sysconf("SC_CLK_TCK")
-        for pid in sorted(cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).pids()):
+        for pid in sorted(cgroups.Cgroup.open(container_id, parent=self.cgroup_parent).pids()):
             try:
                 with open(f"/proc/{pid}/stat", "rb") as handle:
                     stat = handle.read()
@@ -494,7 +509,7 @@ class Runtime:
         from . import cgroups
 
         with contextlib.suppress(Exception):
-            cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).thaw()
+            cgroups.Cgroup.open(container_id, parent=self.cgroup_parent).thaw()
 
     def stop(self, name_or_id: str, timeout: float | None = None, sig=None) -> None:
         """The stop signal, then SIGKILL after ``timeout`` seconds (docker's -t)."""
@@ -573,7 +588,7 @@ class Runtime:
                 raise Conflict(f"container {name_or_id} is already paused")
             if state["Status"] != "running":
                 raise Conflict(f"container {name_or_id} is not running")
-            cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).freeze()
+            cgroups.Cgroup.open(container_id, parent=self.cgroup_parent).freeze()
             state.update(Status="paused", Paused=True)
             self.store.write_state(container_id, state)
 
@@ -585,7 +600,7 @@ class Runtime:
             state = self.store.load_state(container_id)
             if state["Status"] != "paused":
                 raise Conflict(f"container {name_or_id} is not paused")
-            cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).thaw()
+            cgroups.Cgroup.open(container_id, parent=self.cgroup_parent).thaw()
             state.update(Status="running", Paused=False)
             self.store.write_state(container_id, state)
 
@@ -637,7 +652,7 @@ class Runtime:
         from . import cgroups
 
         with contextlib.suppress(FileNotFoundError):
-            cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).remove()
+            cgroups.Cgroup.open(container_id, parent=self.cgroup_parent).remove()
         if (record.get("HostConfig") or {}).get("NetworkMode") not in ("none", None):
             self.network.detach(container_id)
         run_dir = self.store.run_dir(container_id)
@@ -714,7 +729,7 @@ class Runtime:
 
         existing = set(self.store.ids())
         with self.store.index_lock():
-            cgroups.sweep(existing, parent=self.settings.cgroup_parent)
+            cgroups.sweep(existing, parent=self.cgroup_parent)
         live = {cid for cid in existing
                 if self.store.load_state(cid)["Status"] in ("running", "paused", "restarting")}
         self.network.sweep(live)
@@ -739,7 +754,7 @@ def handle_exit(state_dir: str, spec: dict) -> int:
     layout = storage.Layout(Path(state_dir).parent.parent)
     store = ContainerStore(layout)
     container_id = spec["id"]
-    parent = spec.get("cgroup_parent") or config_module.Runtime(config=config_module.get_config()).cgroup_parent
+    parent = spec["cgroup_parent"]
     try:
         record = store.read_config(container_id)
     except ContainerNotFound:
