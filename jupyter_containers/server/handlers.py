@@ -56,14 +56,30 @@ RUN_OPTIONS = frozenset({
 PULL_PROGRESS_INTERVAL = 0.1
 
 
-class Backend:
-    """What the handlers of one server share: the client and the threads
-    that call it (a pool of its own, so long registry or container calls
-    never starve the server's default executor)."""
+#: Client calls run here: a pool of the extension's own, so long registry
+#: or container calls (a pull, a stop's grace period, an exec) never starve
+#: the server's default executor; its threads are started only as needed.
+#: One per process: jupyter_server gives function-based extensions no stop
+#: hook to shut a per-server pool down (and tests start many servers).
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
 
-    def __init__(self, client: Client, workers: int = 8):
+
+def client_executor() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="jupyter-containers")
+        return _executor
+
+
+class Backend:
+    """What the handlers of one server share: the client, the pool that
+    calls it, and the proxy's HTTP client."""
+
+    def __init__(self, client: Client):
         self.client = client
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jupyter-containers")
+        self.executor = client_executor()
         self._http_client = None
 
     def http_client(self) -> SimpleAsyncHTTPClient:

@@ -64,14 +64,25 @@ def test_panel_follows_a_container_started_from_python_and_stops_it(lab, page, c
     assert [c.name for c in client.containers.list(all=True)] == ["lab-late"]
 
 
-def test_pull_from_the_panel_shows_each_layer_then_the_image(lab, page, registry, client, artifacts):
+PALETTE_LABELS = ["Show Containers Panel", "Refresh Containers", "Show Container Logs…", "Stop Container…",
+                  "Restart Container…", "Remove Container…", "Pull Image…", "Remove Image…"]
+
+
+def test_pull_from_the_palette_shows_each_layer_then_the_image(lab, page, registry, client, artifacts):
     image = make_image([{"a.txt": b"a" * 300_000}, {"b.txt": b"b" * 200_000}])
     registry.push_image("jc-lab/browser", "1", image)
     reference = f"{registry.host}/jc-lab/browser:1"
     panel = open_panel(page, lab)
 
-    panel.get_by_label("Image to pull").fill(reference)
-    panel.get_by_role("button", name="Pull", exact=True).click()
+    page.keyboard.press("Control+Shift+C")
+    page.locator(".lm-CommandPalette-input").fill("Containers")
+    items = page.locator(".lm-CommandPalette-item:visible .lm-CommandPalette-itemLabel")
+    for label in PALETTE_LABELS:
+        expect(items.filter(has_text=label)).to_have_count(1)
+    page.locator(".lm-CommandPalette-input").fill("Pull Image")
+    page.locator(".lm-CommandPalette-item:visible").filter(has_text="Pull Image…").click()
+    page.locator(".jp-Dialog input").fill(reference)
+    page.locator(".jp-Dialog").get_by_role("button", name="Ok").click()
     progress = panel.locator(f'.jp-Containers-pullProgress[data-reference="{reference}"]')
     expect(progress).to_have_attribute("data-state", "done", timeout=TIMEOUT)
     layers = progress.locator("[data-layer]")
@@ -90,6 +101,7 @@ def test_pull_from_the_panel_shows_each_layer_then_the_image(lab, page, registry
     expect(item).to_have_count(0, timeout=TIMEOUT)
     assert client.images.list() == []
 
+    # The pull box, and a failing pull: an error notification.
     panel.get_by_label("Image to pull").fill(f"{registry.host}/jc-lab/browser:missing")
     panel.get_by_role("button", name="Pull", exact=True).click()
     expect(page.locator(".jp-Notification-Toast-error, .Toastify__toast--error")).to_contain_text("missing",
