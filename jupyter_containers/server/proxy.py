@@ -3,7 +3,8 @@ the Jupyter server the user is already logged in to.
 
 - ``{base_url}containers/proxy/{container}/{port}/{path}`` forwards
   ``/{path}``: for apps that serve from ``/`` and use relative links. The
-  prefix the browser sees is sent as ``X-Forwarded-Prefix``.
+  prefix the browser sees is sent as ``X-Forwarded-Prefix``, and redirects
+  to the app's own paths (``Location: /login``) get it put in front.
 - ``{base_url}containers/absolute/{container}/{port}/{path}`` forwards the
   full path: for apps told to serve under that prefix (a ``--base-url``
   option, ``SCRIPT_NAME``…).
@@ -27,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import re
 from http.cookies import CookieError, SimpleCookie
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
@@ -147,6 +148,7 @@ class ProxyHandler(ClientCalls, WebSocketMixin, websocket.WebSocketHandler, Jupy
         if action == "write" and not self.check_origin():
             raise ApiError(403, "cross-origin request refused by the container proxy")
         host = await self.target(name, port)
+        self.upstream_netloc = f"{host}:{port}"
         body = self.request.body if (self.request.body or self.request.method in ("POST", "PUT", "PATCH")) else None
         request = HTTPRequest(
             self.upstream_url("http", host, port), method=self.request.method, headers=self.upstream_headers(),
@@ -182,9 +184,22 @@ class ProxyHandler(ClientCalls, WebSocketMixin, websocket.WebSocketHandler, Jupy
         for key in {k for k, _ in self.upstream_header_lines.get_all()}:
             self.clear_header(key)
         for key, value in self.upstream_header_lines.get_all():
+            if key.lower() == "location":
+                value = self.public_location(value)
             if key.lower() not in HOP_BY_HOP:
                 self.add_header(key, value)
         self.headers_sent = True
+
+    def public_location(self, location: str) -> str:
+        """A redirect to a path of the app itself (``/login``, or its own
+        address) is sent back through the proxy; others are left alone."""
+        parts = urlsplit(location)
+        if (parts.scheme or parts.netloc) and parts.netloc != self.upstream_netloc:
+            return location
+        if not parts.path.startswith("/"):
+            return location  # relative: the browser resolves it below the prefix already
+        path = parts.path if self.absolute else self.public_prefix() + parts.path
+        return urlunsplit(("", "", path, parts.query, parts.fragment))
 
     def on_upstream_chunk(self, chunk: bytes) -> None:
         if self.client_gone:

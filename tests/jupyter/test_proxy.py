@@ -63,6 +63,10 @@ def serve(conn):
             body = reader.read(int(lower.get("content-length", "0")))
             if lower.get("upgrade", "").lower() == "websocket":
                 return websocket(conn, reader, lower)
+            if path.endswith(("/redirect", "/redirect-own")):
+                target = f"http://{headers['Host']}/elsewhere" if path.endswith("-own") else "/login?next=%2F"
+                conn.sendall(f"HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n".encode())
+                continue
             if path == "/slow":
                 conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nfirst\n\r\n")
                 time.sleep(1.5)
@@ -170,6 +174,19 @@ async def test_requests_reach_the_app_without_jupyter_credentials(jp_fetch, jp_b
 
     absolute = ast.literal_eval((await proxied(jp_fetch, echo, "8000", "x", kind="absolute")).body.decode())
     assert absolute["path"] == f"{jp_base_url}containers/absolute/echo/8000/x"
+
+
+async def test_redirects_to_the_apps_own_paths_stay_behind_the_proxy(jp_fetch, jp_base_url, echo):
+    prefix = f"{jp_base_url}containers/proxy/echo/8000"
+    redirect = await proxied(jp_fetch, echo, "8000", "redirect")
+    assert (redirect.code, redirect.headers["Location"]) == (302, f"{prefix}/login?next=%2F")
+    own = await proxied(jp_fetch, echo, "8000", "redirect-own")
+    assert own.headers["Location"] == f"{prefix}/elsewhere"
+    absolute = await proxied(jp_fetch, echo, "8000", "redirect", kind="absolute")
+    assert absolute.headers["Location"] == "/login?next=%2F"  # such an app redirects below its prefix itself
+
+    head = await proxied(jp_fetch, echo, "8000", "page", method="HEAD")
+    assert (head.code, head.body, head.headers["X-Served-By"]) == (200, b"", "echo")
 
 
 async def test_answers_stream_through(jp_fetch, echo):
