@@ -175,6 +175,22 @@ class Container(Model):
     def wait(self, timeout: float | None = None, condition: str = "not-running") -> dict:
         return self.client.runtime.wait(self.id, timeout, condition)
 
+    def wait_healthy(self, timeout: float = 60.0) -> dict:
+        """Block until the health check passes; raise NotReady (one line)
+        if it turns unhealthy, the container ends, or ``timeout`` passes."""
+        from .containers.health import wait_healthy
+
+        health = wait_healthy(self.client.runtime, self.id, timeout=timeout)
+        self.reload()
+        return health
+
+    def wait_port(self, port, timeout: float = 60.0) -> tuple[str, int]:
+        """Block until a TCP connection to the container's ``port``
+        succeeds; returns the host address and port that reached it."""
+        from .containers.health import wait_port
+
+        return wait_port(self.client.runtime, self.id, port, timeout=timeout)
+
     def _reload_if_present(self) -> None:
         from .errors import ContainerNotFound
 
@@ -199,15 +215,20 @@ class Container(Model):
             return (data for _stream, data, _time in chunks)
         return b"".join(data for _stream, data, _time in chunks)
 
-    def log_entries(self, **kwargs) -> Iterator[tuple[str, bytes, str]]:
+    def log_entries(self, *, cancel=None, **kwargs) -> Iterator[tuple[str, bytes, str]]:
         """Like :meth:`logs` with ``stream=True``, but each item is
-        ``(stream, data, time)`` so stdout and stderr can be told apart."""
+        ``(stream, data, time)`` so stdout and stderr can be told apart.
+        ``cancel`` (a ``threading.Event``) ends following soon after it is
+        set, for a closed websocket or widget."""
         from .containers.logs import read_logs
+
+        def is_running() -> bool:
+            return not (cancel is not None and cancel.is_set()) and self._is_running()
 
         tail = kwargs.pop("tail", None)
         return read_logs(self.client.runtime.store.dir(self.id),
                          tail=None if tail in ("all", None, -1) else int(tail),
-                         is_running=self._is_running, **kwargs)
+                         is_running=is_running, **kwargs)
 
     def _is_running(self) -> bool:
         from .errors import ContainerNotFound

@@ -12,6 +12,7 @@ CVE-2018-15664 class), and no path is resolved on the host side at all.
 
 from __future__ import annotations
 
+import io
 import marshal
 import os
 import subprocess
@@ -219,3 +220,87 @@ def put_archive(runtime, name_or_id: str, path: str, data, archive_mode: bool = 
         pass
     process.stdout.read()
     _finish(process, "copy")
+
+
+# --- docker cp --------------------------------------------------------------------
+
+def copy_to(runtime, name_or_id: str, dest: str, source: str, *, follow_link: bool = False,
+            archive_mode: bool = False) -> None:
+    """``cp SOURCE CONTAINER:DEST`` with docker's rules: into ``DEST`` when
+    it is a directory, else as ``DEST`` (its parent must exist)."""
+    if not os.path.lexists(source):
+        raise UserError(f"no such file or directory: {source}")
+    if follow_link:
+        source = os.path.realpath(source)
+    try:
+        target = stat_path(runtime, name_or_id, dest)
+    except NotFound:
+        target = None
+    if target is not None and _is_dir(target["mode"]):
+        directory, name = dest, os.path.basename(os.path.normpath(source))
+    elif dest.endswith("/"):
+        raise UserError(f"no such directory in the container: {dest}", hint="copy into an existing directory")
+    elif target is not None and os.path.isdir(source):
+        raise UserError(f"cannot copy a directory onto the file {dest}")
+    else:
+        directory, name = os.path.dirname(os.path.normpath("/" + dest)), os.path.basename(os.path.normpath(dest))
+    import tempfile
+
+    with tempfile.TemporaryFile() as staged:
+        with tarfile.open(fileobj=staged, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            tar.add(source, name)
+        staged.seek(0)
+        put_archive(runtime, name_or_id, directory, staged, archive_mode=archive_mode)
+
+
+def copy_from(runtime, name_or_id: str, source: str, dest: str, *, follow_link: bool = False) -> None:
+    """``cp CONTAINER:SOURCE DEST``: into ``DEST`` when it is a directory,
+    else as ``DEST``. The container's tar is untrusted: extracted with
+    tarfile's ``data`` filter (no absolute or escaping paths or links, no
+    devices, no setuid), files owned by the caller, as docker does."""
+    if not hasattr(tarfile, "data_filter"):
+        raise UserError("cp out of a container needs Python 3.10.12, 3.11.4 or later (tarfile filters)")
+    if os.path.isdir(dest):
+        directory, rename = dest, None
+    elif dest.endswith("/") or not os.path.isdir(os.path.dirname(os.path.abspath(dest))):
+        raise UserError(f"no such directory: {os.path.dirname(os.path.abspath(dest)) if not dest.endswith('/') else dest}")
+    else:
+        directory, rename = os.path.dirname(os.path.abspath(dest)), os.path.basename(dest)
+    chunks, stat = get_archive(runtime, name_or_id, source, follow_link=follow_link)
+    top = stat["name"]
+    with tarfile.open(fileobj=_ChunkReader(chunks), mode="r|") as tar:
+        for member in tar:
+            if rename and (member.name == top or member.name.startswith(top + "/")):
+                member.name = rename + member.name[len(top):]
+            try:
+                tar.extract(member, directory, filter="data")
+            except tarfile.FilterError as error:
+                raise UserError(f"refusing to copy {member.name} out of the container: {error}") from None
+
+
+def _is_dir(mode: int) -> bool:
+    import stat
+
+    return stat.S_ISDIR(mode)
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file object reading an iterator of byte chunks."""
+
+    def __init__(self, chunks):
+        self.chunks = iter(chunks)
+        self.pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.pending:
+            try:
+                self.pending = next(self.chunks)
+            except StopIteration:
+                return 0
+        size = min(len(buffer), len(self.pending))
+        buffer[:size] = self.pending[:size]
+        self.pending = self.pending[size:]
+        return size

@@ -358,6 +358,13 @@ def test_cp_both_ways_and_to_stdout(cli, tmp_path):
     assert streamed.returncode == 0
     with tarfile.open(fileobj=io.BytesIO(streamed.stdout)) as archive:
         assert archive.getnames() == ["f"] and archive.extractfile("f").read() == b"inside\n"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        entry = tarfile.TarInfo("from-stdin.txt")
+        entry.size = 4
+        archive.addfile(entry, io.BytesIO(b"tar\n"))
+    ok(cli("cp", "-", "files:/data", input=buffer.getvalue()))
+    assert ok(cli("exec", "files", "cat", "/data/from-stdin.txt")).stdout == "tar\n"
     one_line_error(cli("cp", "files:/no/such", str(tmp_path / "x")), 1, "/no/such")
     one_line_error(cli("cp", str(tmp_path / "in.txt"), str(tmp_path / "y")), 1)
 
