@@ -104,6 +104,7 @@ def build_parser(prog: str = "jupyter-containers") -> Parser:
 
 def parse(argv: list[str], prog: str = "jupyter-containers") -> argparse.Namespace:
     parser = build_parser(prog)
+    _check_command(argv, prog)
     args, extras = parser.parse_known_args(argv)
     if extras:
         where = " ".join(w for w in (getattr(args, "verb", None), getattr(args, "subverb", None)) if w)
@@ -113,6 +114,16 @@ def parse(argv: list[str], prog: str = "jupyter-containers") -> argparse.Namespa
         target = group or parser
         raise ArgumentError(f"{target.prog}: a command is required", hint=f"see '{target.prog} --help'")
     return args
+
+
+def _check_command(argv: list[str], prog: str) -> None:
+    """An unknown command is a plain error (exit 1), as docker's; only bad
+    flags and arguments of a known one are usage errors (125)."""
+    words = [word for word in argv[:2] if not word.startswith("-")]
+    if words and words[0] not in VERBS and words[0] not in GROUPS:
+        raise UserError(f"'{words[0]}' is not a {prog} command", hint=f"see '{prog} --help'")
+    if len(words) == 2 and words[0] in GROUPS and argv[1] == words[1] and words[1] not in GROUPS[words[0]]:
+        raise UserError(f"'{words[0]} {words[1]}' is not a {prog} command", hint=f"see '{prog} {words[0]} --help'")
 
 
 def input_file(path: str):

@@ -411,7 +411,7 @@ def inspect_objects(client, names, kind=None) -> list[dict]:
     finders = {
         "container": lambda n: client.runtime.inspect(n),
         "image": lambda n: client.image_service.inspect(n),
-        "network": lambda n: client.network_manager.get(n),
+        "network": lambda n: client.network_manager.get(n).inspect(),
         "volume": lambda n: client.volumes.get(n).attrs,
     }
     result = []

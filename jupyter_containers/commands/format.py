@@ -120,51 +120,118 @@ def stats_table(samples, names: dict):
 
 # --- inspect -f: docker's Go templates, the part docker users type --------------
 
-_ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}")
-_ARGUMENT = re.compile(r'\.[\w.]*|"(?:[^"\\]|\\.)*"|\S+')
+_ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.S)
+_STRING = r'"(?:[^"\\]|\\.)*"'
+#: A term: a parenthesised expression (one level of nesting) with an
+#: optional field path after it, a string, or any other word.
+_WORD = re.compile(rf'\((?:[^()"]|{_STRING}|\([^()]*\))*\)[\w.]*|{_STRING}|[^\s()]+')
 
 
 def render_template(template: str, item: dict) -> str:
-    """``inspect -f``: docker's Go template actions ``{{.A.B}}``,
-    ``{{json .A}}`` and ``{{index .A "key"}}`` (values printed as Go
-    prints them); a template without ``{{`` is a Python format string
+    """``inspect -f``: docker's Go templates as users write them —
+    ``{{.State.Status}}``, ``{{json .Config}}``, ``{{index .Labels "k"}}``,
+    ``{{(index .IPAM.Config 0).Subnet}}``,
+    ``{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}``, and the
+    functions json, index, len, join, lower, upper; values print as Go
+    prints them. A template without ``{{`` is a Python format string
     (``{State[Status]}``) or a top-level key."""
     if "{{" not in template:
         return template.format(**item) if "{" in template else str(item.get(template, ""))
-    return _ACTION.sub(lambda match: _action(match.group(1), item, template), template)
+    tokens, position = [], 0
+    for match in _ACTION.finditer(template):
+        tokens += [template[position:match.start()], ("action", match.group(1))]
+        position = match.end()
+    tokens.append(template[position:])
+    return _render(_parse(tokens, template), item, template)
 
 
-def _action(action: str, item: dict, template: str) -> str:
-    words = _ARGUMENT.findall(action)
-    as_json = bool(words) and words[0] == "json"
-    if as_json:
-        words = words[1:]
-    if words and words[0] == "index" and len(words) >= 3:
-        value = _field(item, words[1], template)
-        for key in words[2:]:
-            value = _index(value, json.loads(key) if key.startswith('"') else int(key), template)
-    elif len(words) == 1 and words[0].startswith("."):
-        value = _field(item, words[0], template)
-    else:
-        raise UserError(f"unsupported template action '{{{{{action}}}}}' in '{template}'",
-                        hint="use {{.Field.Sub}}, {{json .Field}} or {{index .Field \"key\"}}")
-    return json.dumps(value, separators=(",", ":")) if as_json else _go_text(value)
+def _parse(tokens: list, template: str, inside: bool = False) -> list:
+    nodes = []
+    while tokens:
+        token = tokens.pop(0)
+        if isinstance(token, str):
+            nodes.append(token)
+        elif token[1] == "end":
+            if not inside:
+                raise UserError(f"template error in '{template}': {{{{end}}}} without {{{{range}}}}")
+            return nodes
+        elif token[1].startswith("range "):
+            nodes.append(("range", token[1][6:], _parse(tokens, template, inside=True)))
+        else:
+            nodes.append(("value", token[1]))
+    if inside:
+        raise UserError(f"template error in '{template}': {{{{range}}}} without {{{{end}}}}")
+    return nodes
 
 
-def _field(item, path: str, template: str):
-    value = item
+def _render(nodes: list, dot, template: str) -> str:
+    out = []
+    for node in nodes:
+        if isinstance(node, str):
+            out.append(node)
+        elif node[0] == "value":
+            out.append(_go_text(_evaluate(node[1], dot, template)))
+        else:
+            collection = _evaluate(node[1], dot, template)
+            elements = [collection[k] for k in sorted(collection)] if isinstance(collection, dict) else \
+                list(collection or [])
+            out.extend(_render(node[2], element, template) for element in elements)
+    return "".join(out)
+
+
+_FUNCTIONS = {
+    "json": lambda value: json.dumps(value, separators=(",", ":")),
+    "len": len,
+    "join": lambda values, separator: separator.join(str(v) for v in values),
+    "lower": lambda text: str(text).lower(),
+    "upper": lambda text: str(text).upper(),
+}
+
+
+def _evaluate(expression: str, dot, template: str):
+    words = _WORD.findall(expression)
+    if not words:
+        raise UserError(f"template error in '{template}': empty action")
+    head, arguments = words[0], [_term(word, dot, template) for word in words[1:]]
+    if head == "index":
+        value = arguments[0] if arguments else None
+        for key in arguments[1:]:
+            try:
+                value = value[key]
+            except (KeyError, IndexError, TypeError):
+                raise UserError(f"template error in '{template}': no entry {key!r}") from None
+        return value
+    if head in _FUNCTIONS:
+        try:
+            return _FUNCTIONS[head](*arguments)
+        except TypeError:
+            raise UserError(f"template error in '{template}': wrong arguments for {head}") from None
+    if arguments:
+        raise UserError(f"unsupported template function '{head}' in '{template}'",
+                        hint="use fields (.A.B), range, json, index, len, join, lower or upper")
+    return _term(head, dot, template)
+
+
+def _term(word: str, dot, template: str):
+    if word.startswith("("):
+        close = word.rindex(")")
+        return _field(_evaluate(word[1:close], dot, template), word[close + 1:], template)
+    if word.startswith('"'):
+        return json.loads(word)
+    if word.lstrip("-").isdigit():
+        return int(word)
+    if word.startswith("."):
+        return _field(dot, word, template)
+    raise UserError(f"unsupported template function '{word}' in '{template}'",
+                    hint="use fields (.A.B), range, json, index, len, join, lower or upper")
+
+
+def _field(value, path: str, template: str):
     for name in filter(None, path.split(".")):
         if not isinstance(value, dict) or name not in value:
             raise UserError(f"template error in '{template}': no field {name}")
         value = value[name]
     return value
-
-
-def _index(value, key, template: str):
-    try:
-        return value[key]
-    except (KeyError, IndexError, TypeError):
-        raise UserError(f"template error in '{template}': no entry {key!r}") from None
 
 
 def _go_text(value) -> str:

@@ -23,7 +23,9 @@ def raw_terminal(fd: int):
 
     saved = termios.tcgetattr(fd)
     try:
-        tty.setraw(fd)
+        # TCSANOW: what was typed before the terminal went raw is kept,
+        # not flushed (tty.setraw's default).
+        tty.setraw(fd, termios.TCSANOW)
         yield
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)

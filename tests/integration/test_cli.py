@@ -49,8 +49,8 @@ def started(cli, *args: str) -> str:
 
 def in_pty(command: list[str], env: dict, keys: bytes = b"", timeout: float = 30) -> tuple[int, bytes]:
     """Run ``command`` with a new pseudo-terminal as its stdio (as a user's
-    shell would), type ``keys``; return its exit code and everything the
-    terminal showed."""
+    shell would), ``keys`` typed ahead at once; return its exit code and
+    everything the terminal showed."""
     master, slave = pty.openpty()
     process = subprocess.Popen(command, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     os.close(slave)
@@ -58,7 +58,6 @@ def in_pty(command: list[str], env: dict, keys: bytes = b"", timeout: float = 30
     deadline = time.monotonic() + timeout
     try:
         if keys:
-            time.sleep(0.5)
             os.write(master, keys)
         while time.monotonic() < deadline:
             ready, _, _ = select.select([master], [], [], 0.2)
@@ -143,7 +142,9 @@ def test_rmi_refuses_an_image_in_use_unless_forced_and_image_prune(cli, client):
 def test_save_and_load_round_trip(cli, client, tmp_path, archive_format):
     ok(cli("pull", "-q", "busybox"))
     image_id = client.images.get("busybox").id
-    archive = tmp_path / "busybox.tar"
+    archives = tmp_path / "archives"
+    archives.mkdir()
+    archive = archives / "busybox.tar"
     ok(cli("save", "--format", archive_format, "-o", str(archive), "busybox"))
     streamed = cli("save", "--format", archive_format, "busybox", text=False)
     assert streamed.returncode == 0 and streamed.stderr == b""
@@ -159,9 +160,9 @@ def test_save_and_load_round_trip(cli, client, tmp_path, archive_format):
     assert "Loaded image" in ok(cli("load", input=streamed.stdout)).stdout.decode()
     assert ok(cli("run", "--rm", "--network", "none", "--pull", "never", "busybox", "echo", "loaded")).stdout == \
         "loaded\n"
-    one_line_error(cli("load", "-i", str(tmp_path / "nothing.tar")), 1, "nothing.tar")
-    one_line_error(cli("save", "-o", str(tmp_path / "partial.tar"), "busybox", "no-such-image"), 1, "no-such-image")
-    assert sorted(os.listdir(tmp_path)) == ["busybox.tar"]  # nothing half-written
+    one_line_error(cli("load", "-i", str(archives / "nothing.tar")), 1, "nothing.tar")
+    one_line_error(cli("save", "-o", str(archives / "partial.tar"), "busybox", "no-such-image"), 1, "no-such-image")
+    assert os.listdir(archives) == ["busybox.tar"]  # nothing half-written
 
 
 def test_docker_archive_loads_in_podman_and_oci_archive_in_skopeo(cli, client, podman, tmp_path):
@@ -392,3 +393,141 @@ def test_stats_top_and_port(cli):
     assert ok(cli("port", "busy")).stdout == ""
     ok(cli("stop", "-t", "0", "busy"))
     one_line_error(cli("top", "busy"), 1, "is not running")
+
+
+# --- volumes and networks -------------------------------------------------------------------
+
+def test_volume_create_ls_inspect_rm_prune(cli):
+    assert ok(cli("volume", "create", "--label", "lesson=5", "notes")).stdout == "notes\n"
+    unnamed = ok(cli("volume", "create")).stdout.strip()
+    assert re.match(r"^[0-9a-f]{64}$", unnamed)
+    listed = ok(cli("volume", "ls")).stdout.splitlines()
+    assert listed[0].split() == ["DRIVER", "VOLUME", "NAME"]
+    assert sorted(line.split()[1] for line in listed[1:]) == sorted(["notes", unnamed])
+    assert ok(cli("volume", "ls", "-q", "--filter", "label=lesson=5")).stdout == "notes\n"
+    details = json.loads(ok(cli("volume", "inspect", "notes")).stdout)[0]
+    assert details["Name"] == "notes" and details["Labels"] == {"lesson": "5"} and details["Driver"] == "local"
+    assert os.path.isdir(details["Mountpoint"])
+    assert ok(cli("volume", "inspect", "-f", "{{.Mountpoint}}", "notes")).stdout == details["Mountpoint"] + "\n"
+
+    ok(cli("pull", "-q", "busybox"))
+    started(cli, "--name", "user", "-v", "notes:/notes", "-v", "/scratch", "busybox", "sh", "-c",
+            "echo kept > /notes/f; sleep 60")
+    anonymous = next(m["Name"] for m in json.loads(ok(cli("inspect", "user")).stdout)[0]["Mounts"]
+                     if m["Destination"] == "/scratch")
+    one_line_error(cli("volume", "rm", "notes"), 1, "notes")
+    ok(cli("rm", "-f", "user"))  # without -v: its anonymous volume stays, unused
+    # As docker 23+: prune takes unused anonymous volumes; -a also named ones.
+    assert ok(cli("volume", "prune", "-f")).stdout.splitlines()[:2] == ["Deleted Volumes:", anonymous]
+    started(cli, "--name", "user", "-v", "notes:/notes", "busybox", "sleep", "60")
+    assert ok(cli("volume", "prune", "-a", "-f")).stdout.splitlines()[:2] == ["Deleted Volumes:", unnamed]
+    ok(cli("rm", "-f", "user"))
+    assert ok(cli("run", "--rm", "--network", "none", "-v", "notes:/notes", "busybox", "cat", "/notes/f")).stdout \
+        == "kept\n"
+    assert ok(cli("volume", "rm", "notes")).stdout == "notes\n"
+    assert ok(cli("volume", "ls", "-q")).stdout == ""
+    one_line_error(cli("volume", "rm", "notes"), 1, "notes")
+    one_line_error(cli("volume", "inspect", "nothing"), 1, "nothing")
+
+
+def test_network_create_ls_inspect_connect_disconnect_rm_prune(cli, client):
+    network_id = ok(cli("network", "create", "--label", "lesson=6", "lesson-net")).stdout.strip()
+    assert re.match(r"^[0-9a-f]{64}$", network_id)
+    ok(cli("network", "create", "spare-net"))
+    one_line_error(cli("network", "create", "lesson-net"), 1, "lesson-net")
+    listed = ok(cli("network", "ls")).stdout.splitlines()
+    assert listed[0].split() == ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]
+    names = [line.split()[1] for line in listed[1:]]
+    assert {"bridge", "host", "none", "lesson-net", "spare-net"} <= set(names)
+    assert network_id[:12] in ok(cli("network", "ls", "-q")).stdout.split()
+    assert ok(cli("network", "ls", "-q", "--filter", "label=lesson=6")).stdout == network_id[:12] + "\n"
+    details = json.loads(ok(cli("network", "inspect", "lesson-net")).stdout)[0]
+    assert details["Id"] == network_id and details["Driver"] == "bridge" and details["Labels"] == {"lesson": "6"}
+    subnet = details["IPAM"]["Config"][0]["Subnet"]
+    assert ok(cli("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "lesson-net")).stdout == \
+        subnet + "\n"
+
+    ok(cli("pull", "-q", "busybox"))
+    ok(cli("run", "-d", "--name", "member", "--dns", "127.0.0.1", "busybox", "sleep", "120"))
+    assert ok(cli("network", "connect", "--alias", "teacher", "lesson-net", "member")).stdout == ""
+    networks = json.loads(ok(cli("inspect", "-f", "{{json .NetworkSettings.Networks}}", "member")).stdout)
+    assert set(networks) == {"bridge", "lesson-net"} and "teacher" in networks["lesson-net"]["Aliases"]
+    addresses = ok(cli("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", "member")).stdout
+    assert addresses.split() == [networks["bridge"]["IPAddress"], networks["lesson-net"]["IPAddress"]]
+    members = json.loads(ok(cli("network", "inspect", "lesson-net")).stdout)[0]["Containers"]
+    assert list(members) == [client.containers.get("member").id]
+    one_line_error(cli("network", "connect", "lesson-net", "member"), 1, "already")
+    one_line_error(cli("network", "rm", "lesson-net"), 1, "lesson-net")
+    assert ok(cli("network", "disconnect", "lesson-net", "member")).stdout == ""
+    assert set(json.loads(ok(cli("inspect", "-f", "{{json .NetworkSettings.Networks}}", "member")).stdout)) == \
+        {"bridge"}
+    pruned = ok(cli("network", "prune", "-f")).stdout
+    assert "lesson-net" in pruned and "spare-net" in pruned
+    assert "lesson-net" not in ok(cli("network", "ls")).stdout
+    one_line_error(cli("network", "rm", "lesson-net"), 1, "lesson-net")
+    one_line_error(cli("network", "create", "--driver", "overlay", "x"), 1, "overlay")
+
+
+# --- login, logout -------------------------------------------------------------------------
+
+def test_login_logout_with_password_stdin(cli, cli_env, auth_registry, busybox_image, tmp_path):
+    auth_registry.push_layout(busybox_image.layout, busybox_image.ref, "private/busybox", "v1")
+    cli_env["DOCKER_CONFIG"] = str(tmp_path / "docker")
+    image = f"{auth_registry.host}/private/busybox:v1"
+    denied = cli("pull", "-q", image)
+    assert denied.returncode == 1 and f"login {auth_registry.host}" in denied.stderr
+    wrong = cli("login", "-u", USERNAME, "--password-stdin", auth_registry.host, input="wrong\n")
+    assert wrong.returncode == 1 and wrong.stderr.startswith("Error: ")
+    assert not (tmp_path / "docker" / "config.json").exists()
+    one_line_error(cli("login", auth_registry.host), 1, "non TTY")
+
+    logged_in = ok(cli("login", "-u", USERNAME, "--password-stdin", auth_registry.host, input=PASSWORD + "\n"))
+    assert logged_in.stdout == "Login Succeeded\n"
+    config = tmp_path / "docker" / "config.json"
+    assert oct(config.stat().st_mode & 0o777) == "0o600" and auth_registry.host in json.loads(config.read_text())["auths"]
+    assert ok(cli("pull", "-q", image)).stdout == image + "\n"
+    assert ok(cli("logout", auth_registry.host)).stdout == f"Removing login credentials for {auth_registry.host}\n"
+    assert json.loads(config.read_text())["auths"] == {}
+    assert cli("pull", "-q", image).returncode == 1  # as docker's, a pull asks the registry even for a local image
+
+
+# --- errors, help, the jupyter subcommand --------------------------------------------------------
+
+def test_errors_and_exit_codes_as_docker(cli):
+    missing = cli("run", "--network", "none", "no-such-image")
+    assert missing.returncode == 125
+    assert missing.stderr.splitlines()[-1].startswith("Error: ") and "no-such-image" in missing.stderr.splitlines()[-1]
+    one_line_error(cli("run", "--bogus", "busybox"), 125, "--bogus")
+    one_line_error(cli("ps", "--bogus"), 125, "--bogus")
+    ok(cli("pull", "-q", "busybox"))
+    one_line_error(cli("run", "--network", "none", "--memory", "lots", "busybox"), 125, "lots")
+    not_found = cli("run", "--network", "none", "busybox", "no-such-command")
+    assert not_found.returncode == 127 and "no-such-command" in not_found.stderr
+    not_executable = cli("run", "--network", "none", "busybox", "/etc/passwd")
+    assert not_executable.returncode == 126
+    one_line_error(cli("run", "--network", "none", "--name", "bad name", "busybox"), 125, "bad name")
+    for verb in ("stop", "start", "rm", "kill", "logs", "inspect", "wait", "pause", "port", "top"):
+        one_line_error(cli(verb, "nobody"), 1, "nobody")
+    one_line_error(cli("not-a-verb"), 1, "not-a-verb")
+
+
+def test_help(cli):
+    top = ok(cli("--help")).stdout
+    for verb in ("run", "ps", "pull", "images", "network", "volume", "login"):
+        assert re.search(rf"^\s+{verb}\s", top, re.M), verb
+    assert ok(cli()).stdout == top
+    run_help = ok(cli("run", "--help")).stdout
+    assert run_help.startswith("usage: jupyter-containers run") and "--publish" in run_help
+    assert "--subnet" in ok(cli("network", "create", "--help")).stdout
+
+
+@pytest.mark.skipif(shutil.which("jupyter-containers") is None,
+                    reason="the jupyter-containers console script is not installed (pip install -e .)")
+def test_jupyter_subcommand(cli_env, client):
+    result = subprocess.run(["jupyter", "containers", "ps", "-a"], env=cli_env, capture_output=True, text=True,
+                            timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[:3] == ["CONTAINER", "ID", "IMAGE"]
+    version = subprocess.run(["jupyter", "containers", "version"], env=cli_env, capture_output=True, text=True,
+                             timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("Version:")

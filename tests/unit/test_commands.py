@@ -4,6 +4,7 @@ import pytest
 
 from jupyter_containers import commands
 from jupyter_containers.commands.containers import create_options, environment_from_flags
+from jupyter_containers.errors import UserError
 
 
 def parse(*argv):
@@ -53,7 +54,6 @@ def test_env_file(tmp_path):
     (["run"], "the following arguments are required: IMAGE"),
     (["run", "--bogus", "busybox"], "unknown flag or argument: --bogus"),
     (["stop"], "the following arguments are required: CONTAINER"),
-    (["frobnicate"], "invalid choice"),
     (["network"], "a command is required"),
     (["run", "--pull", "sometimes", "busybox"], "invalid choice"),
 ])
@@ -63,6 +63,16 @@ def test_bad_flags_are_one_line_errors(argv, message):
     assert message in str(info.value)
     assert "--help" in str(info.value)
     assert "\n" not in str(info.value).strip()
+
+
+@pytest.mark.parametrize("argv, shown", [
+    (["frobnicate"], "'frobnicate' is not a jupyter-containers command"),
+    (["network", "frobnicate"], "'network frobnicate' is not a jupyter-containers command"),
+])
+def test_an_unknown_command_is_a_plain_error_as_in_docker(argv, shown):
+    with pytest.raises(UserError) as info:
+        parse(*argv)
+    assert shown in str(info.value) and info.value.exit_code == 1
 
 
 @pytest.mark.parametrize("argv, verb", [
