@@ -99,9 +99,15 @@ def program_binary(program: str, cache_dir: os.PathLike | str | None = None) -> 
     if cached.is_file():
         return cached
     from .. import errors
+    from ..storage import FileLock
 
+    # One compiler run for every thread and process that asks at once: two
+    # compiling into one temporary file (same pid) or executing a binary
+    # still being written (ETXTBSY) is what happens without it.
     try:
-        compile_program(program, cached)
+        with FileLock(cached.with_name(f".{cached.name}.lock")):
+            if not cached.is_file():
+                compile_program(program, cached)
     except FileNotFoundError:
         raise errors.HostUnsupported(
             f"{program} is not built and there is no C compiler", hint=NO_COMPILER_HINT) from None

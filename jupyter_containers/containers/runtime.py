@@ -342,6 +342,10 @@ class Runtime:
         manager writes its /etc/hosts)."""
         from ..network.ports import exposed_port_specs
 
+        if self.network.network_settings(record["Id"]) is not None:
+            # Left attached by a run that ended without its exit hook (a
+            # reboot, a killed monitor): its processes are gone.
+            self.network.detach(record["Id"])
         host = record["HostConfig"]
         endpoints = (record.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
         mode = host.get("NetworkMode") or "bridge"
