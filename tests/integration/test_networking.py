@@ -110,6 +110,31 @@ def wait_for_log(container, text: bytes, timeout: float = 10) -> None:
     assert wait_until(lambda: text in container.logs(), timeout=timeout), container.logs()
 
 
+# Other work shares this host, so "nothing left" is checked on what is the
+# test's own: the veths its state recorded, its bridges' ports and addresses,
+# its rules, namespace files and leases.
+
+def recorded_veths(manager) -> set[str]:
+    return {endpoint["host_veth"] for record in state_of(manager)["containers"].values()
+            for endpoint in record["endpoints"]}
+
+
+def bridges(client) -> dict[str, str]:
+    """bridge name -> subnet of every bridge network of the test's root."""
+    return {network.attrs["Options"]["com.docker.network.bridge.name"]: network.attrs["IPAM"]["Config"][0]["Subnet"]
+            for network in client.networks.list() if network.attrs.get("Driver") == "bridge"}
+
+
+def bridge_ports(bridge: str) -> list[str]:
+    path = f"/sys/class/net/{bridge}/brif"
+    return sorted(os.listdir(path)) if os.path.exists(path) else []
+
+
+def addresses_in(subnets) -> list[str]:
+    prefixes = [subnet.rsplit(".", 1)[0] + "." for subnet in subnets]
+    return [line for line in host_addresses().splitlines() if any(p in line for p in prefixes)]
+
+
 # --- names ---------------------------------------------------------------------------
 
 def test_user_network_containers_reach_each_other_by_name_and_alias(client):
@@ -249,8 +274,8 @@ def test_udp_published_port_and_udp_to_the_host(client, hub, servers):
 def test_port_taken_on_the_host_is_a_one_line_error_and_leaves_nothing(client, cli):
     keep = sleeper(client, name="keep", ports=["127.0.0.1::80"])  # the bridge and its rules are up
     manager = client.runtime.network
-    links, rules, files = host_links(), firewall_rules(manager), netns_files(client)
-    leases = set(state_of(manager)["containers"])
+    ports, rules, files = bridge_ports(manager.settings.bridge_name), firewall_rules(manager), netns_files(client)
+    leases, veths = set(state_of(manager)["containers"]), recorded_veths(manager)
     with socket.socket() as squatter:
         squatter.bind(("0.0.0.0", 0))
         squatter.listen()
@@ -262,8 +287,9 @@ def test_port_taken_on_the_host_is_a_one_line_error_and_leaves_nothing(client, c
         assert f"host port 0.0.0.0:{taken}/tcp is already in use" in str(caught.value)
         refused = client.containers.get("refused")
         assert refused.status == "created" and refused.attrs["State"]["Pid"] == 0
-        assert host_links() == links and netns_files(client) == files
+        assert bridge_ports(manager.settings.bridge_name) == ports and netns_files(client) == files
         assert firewall_rules(manager) == rules and set(state_of(manager)["containers"]) == leases
+        assert recorded_veths(manager) == veths
         with socket.socket() as again:  # the first spec's reservation was given back
             again.bind(("127.0.0.1", free))
 
@@ -361,30 +387,6 @@ def test_stats_count_network_traffic(client, cli):
 
 
 # --- teardown -----------------------------------------------------------------------------
-# Other work shares this host, so "nothing remains" is checked on what is
-# the test's own: the veths its state recorded, its bridges' ports and
-# addresses, its rules, namespace files and leases.
-
-def recorded_veths(manager) -> set[str]:
-    return {endpoint["host_veth"] for record in state_of(manager)["containers"].values()
-            for endpoint in record["endpoints"]}
-
-
-def bridges(client) -> dict[str, str]:
-    """bridge name -> subnet of every bridge network of the test's root."""
-    return {network.attrs["Options"]["com.docker.network.bridge.name"]: network.attrs["IPAM"]["Config"][0]["Subnet"]
-            for network in client.networks.list() if network.attrs.get("Driver") == "bridge"}
-
-
-def bridge_ports(bridge: str) -> list[str]:
-    path = f"/sys/class/net/{bridge}/brif"
-    return sorted(os.listdir(path)) if os.path.exists(path) else []
-
-
-def addresses_in(subnets) -> list[str]:
-    prefixes = [subnet.rsplit(".", 1)[0] + "." for subnet in subnets]
-    return [line for line in host_addresses().splitlines() if any(p in line for p in prefixes)]
-
 
 def assert_containers_left_nothing(client, veths: set[str]) -> None:
     manager = client.runtime.network
