@@ -21,7 +21,7 @@ from ..errors import Conflict, ContainerNotFound, ContainersError, RuntimeFailur
 from . import spec as specs
 from .filters import labels_match
 from .lifecycle import SPEC_FILE, timestamp
-from .state import STOP_REQUESTED, ContainerStore, initial_state
+from .state import LIVE_STATUSES, STOP_REQUESTED, ContainerStore, initial_state
 
 
 
@@ -622,26 +622,30 @@ class Runtime:
 
     def remove(self, name_or_id: str, *, force: bool = False, volumes: bool = False) -> None:
         container_id = self.store.resolve(name_or_id)
-        state = self.store.load_state(container_id)
-        if state["Status"] in ("running", "paused", "restarting"):
-            if not force:
-                raise Conflict(f"you cannot remove a {state['Status']} container {container_id[:12]}",
-                               hint="stop the container before attempting removal or force remove (-f)")
-            self._mark_stop_requested(container_id)
-            self._signal(container_id, state, signal.SIGKILL)
-            self._wait_process(state, 10)
-        self._wait_monitor_gone(container_id, state)
-        with self.store.index_lock(), self.store.lock(container_id):
-            try:
-                record = self.store.read_config(container_id)
-            except ContainerNotFound:
-                return
-            self._release(container_id, record)
-            if volumes:
-                from .volumes import VolumeStore
+        while True:
+            state = self.store.load_state(container_id)
+            if state["Status"] in LIVE_STATUSES:
+                if not force:
+                    raise Conflict(f"you cannot remove a {state['Status']} container {container_id[:12]}",
+                                   hint="stop the container before attempting removal or force remove (-f)")
+                self._mark_stop_requested(container_id)
+                self._signal(container_id, state, signal.SIGKILL)
+                self._wait_process(state, 10)
+            self._wait_monitor_gone(container_id, state)
+            with self.store.index_lock(), self.store.lock(container_id):
+                try:
+                    record = self.store.read_config(container_id)
+                except ContainerNotFound:
+                    return
+                if self.store.load_state(container_id)["Status"] in LIVE_STATUSES:
+                    continue  # another process started it meanwhile (it held the lock)
+                self._release(container_id, record)
+                if volumes:
+                    from .volumes import VolumeStore
 
-                VolumeStore(self.layout).remove_anonymous(record)
-            self.store.remove_files(container_id)
+                    VolumeStore(self.layout).remove_anonymous(record)
+                self.store.remove_files(container_id)
+                return
 
     def _wait_monitor_gone(self, container_id: str, state: dict, timeout: float = 10) -> None:
         monitor = state.get("MonitorPid")
@@ -726,7 +730,7 @@ class Runtime:
             if filters and not labels_match(record.get("Config", {}).get("Labels") or {}, filters.get("label") or []):
                 continue
             reclaimed += storage.tree_size(self.store.dir(container_id) / "upper")
-            with contextlib.suppress(ContainerNotFound):
+            with contextlib.suppress(ContainerNotFound, Conflict):  # Conflict: started meanwhile
                 self.remove(container_id)
                 deleted.append(container_id)
         self.sweep()
@@ -735,20 +739,37 @@ class Runtime:
     def sweep(self) -> None:
         """Remove cgroups, network namespaces and runtime directories whose
         container no longer exists (left by a crash)."""
+        import shutil
+
         from . import cgroups
 
-        existing = set(self.store.ids())
         with self.store.index_lock():
+            # Read under the lock: a record is written (under it) before its
+            # container's cgroup, namespace or run directory is made.
+            existing = set(self.store.ids())
             cgroups.sweep(existing, parent=self.cgroup_parent)
-        live = {cid for cid in existing
-                if self.store.load_state(cid)["Status"] in ("running", "paused", "restarting")}
-        self.network.sweep(live)
-        with contextlib.suppress(FileNotFoundError):
-            for entry in os.listdir(self.layout.run):
-                if len(entry) == 64 and entry not in existing:
-                    import shutil
-
-                    shutil.rmtree(self.layout.run / entry, ignore_errors=True)
+            self.store.remove_debris()
+        with contextlib.ExitStack() as held:
+            # The network of a container that ended without its exit hook
+            # goes; one that another process is starting (it holds the
+            # container's lock and is not "running" yet) or has created since
+            # stays. The ended ones stay locked until the sweep is done.
+            ended = set()
+            for container_id in existing & set(self.store.ids()):  # not one removed since
+                lock = self.store.lock(container_id, blocking=False)
+                if self.store.load_state(container_id)["Status"] not in LIVE_STATUSES and lock.acquire():
+                    held.callback(lock.release)
+                    ended.add(container_id)
+            self.network.sweep(lambda container_id: container_id not in ended
+                               and (self.store.dir(container_id) / "config.json").exists())
+        try:
+            entries = os.listdir(self.layout.run)
+        except FileNotFoundError:
+            return
+        existing = set(self.store.ids())  # listed after the entries, so a new container's is there
+        for entry in entries:
+            if len(entry) == 64 and entry not in existing:
+                shutil.rmtree(self.layout.run / entry, ignore_errors=True)
 
 
 # --- helpers -------------------------------------------------------------------

@@ -77,8 +77,8 @@ class ContainerStore:
     def run_dir(self, container_id: str) -> Path:
         return self.layout.run / container_id
 
-    def lock(self, container_id: str, *, shared: bool = False) -> storage.FileLock:
-        return self.layout.lock(f"container-{container_id}", shared=shared)
+    def lock(self, container_id: str, *, shared: bool = False, blocking: bool = True) -> storage.FileLock:
+        return self.layout.lock(f"container-{container_id}", shared=shared, blocking=blocking)
 
     def index_lock(self) -> storage.FileLock:
         """Held while names are checked and taken (create, rename, remove)."""
@@ -181,6 +181,20 @@ class ContainerStore:
             shutil.rmtree(trash, ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.layout.locks / f"container-{container_id}.lock")
+
+
+    def remove_debris(self) -> None:
+        """Under the index lock: remove what a process killed in ``create``
+        (a directory without config.json) or in ``remove`` (a directory
+        renamed for removal) left."""
+        try:
+            entries = os.listdir(self.layout.containers)
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            path = self.layout.containers / entry
+            if entry.startswith(".removing-") or (len(entry) == 64 and not (path / "config.json").exists()):
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def initial_state() -> dict:

@@ -530,10 +530,13 @@ class NetworkManager:
 
     def sweep(self, existing_container_ids) -> list[str]:
         """Detach every container not in ``existing_container_ids`` (pass
-        the containers that exist and may be running or starting), and
-        remove what no record names: namespace files, and interfaces left on
-        this root's bridges. Returns the ids of the containers detached."""
-        keep = set(existing_container_ids)
+        the containers that exist and may be running or starting, or a
+        predicate on a container id, asked under the networks lock so that a
+        container attached meanwhile is judged too), and remove what no
+        record names: namespace files, and interfaces left on this root's
+        bridges. Returns the ids of the containers detached."""
+        keep = existing_container_ids if callable(existing_container_ids) else \
+            set(existing_container_ids).__contains__
         with self._locked() as state:
             known_networks = {r["id"] for r in self._records(state)}
             for container in state["containers"].values():
@@ -541,7 +544,7 @@ class NetworkManager:
                 # name networks removed since.
                 container["endpoints"] = [e for e in container["endpoints"]
                                           if e["network_id"] in known_networks]
-            stale = [cid for cid in state["containers"] if cid not in keep]
+            stale = [cid for cid in state["containers"] if not keep(cid)]
             peers = set()
             for cid in stale:
                 peers |= self._peers(state, cid)

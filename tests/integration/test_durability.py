@@ -285,3 +285,70 @@ def test_two_processes_pull_the_same_image_while_containers_start(client, hub, c
     assert client.containers.run("python:3.11", ["python3", "-c", "print(6 * 7)"], network="none",
                                  remove=True) == b"42\n"
     assert client.containers.list(all=True) == []
+
+
+PRUNER = """
+import sys, time
+from jupyter_containers.client import Client
+client = Client()
+deadline = time.monotonic() + float(sys.argv[1])
+count = 0
+while time.monotonic() < deadline:
+    client.containers.prune()
+    count += 1
+print(count, flush=True)
+"""
+
+
+def test_container_prune_in_another_process_never_breaks_a_starting_container(client, cli_env):
+    """prune sweeps what crashed containers left (cgroups, namespaces,
+    leases, run directories); it must take nothing from a container that
+    another process is creating or starting at that moment."""
+    client.images.pull("busybox")
+    pruner = python(cli_env, PRUNER, "15", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started_ids, failures = [], []
+
+    def start(index):
+        try:
+            container = client.containers.run("busybox", ["sleep", "300"], detach=True, name=f"busy-{index}",
+                                              ports=["127.0.0.1::80"], dns=["127.0.0.1"])
+            started_ids.append(container.id)
+        except Exception as error:  # noqa: BLE001 - reported below
+            failures.append(repr(error))
+
+    deadline = time.monotonic() + 12
+    index = 0
+    while time.monotonic() < deadline:
+        threads = [threading.Thread(target=start, args=(index + i,)) for i in range(4)]
+        index += 4
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    pruned, errors = pruner.communicate(timeout=60)
+    assert pruner.returncode == 0 and int(pruned) > 0, errors
+    assert failures == []
+    manager = client.runtime.network
+    attached = state_of(manager)["containers"]
+    for container_id in started_ids:
+        container = client.containers.get(container_id)
+        assert container.status == "running", container.attrs["State"]
+        assert container_id in attached, container.name
+        assert os.path.exists(manager.netns_dir / container_id), container.name
+        assert (client.layout.run / container_id / "monitor.pid").exists(), container.name
+        assert container.exec_run(["true"]).exit_code == 0, container.name
+
+
+def test_what_a_killed_create_or_rm_left_is_swept_by_prune(client):
+    """A process killed inside ``create`` (directory made, record not yet
+    written) or inside ``rm`` (directory renamed, not yet deleted) leaves
+    a directory no listing shows; prune removes it."""
+    running = client.containers.run("busybox", ["sleep", "60"], detach=True, network="none")
+    half_created = client.containers.create("busybox", ["true"], network="none")
+    os.unlink(client.layout.containers / half_created.id / "config.json")
+    half_removed = client.containers.create("busybox", ["true"], network="none")
+    os.rename(client.layout.containers / half_removed.id, client.layout.containers / f".removing-{half_removed.id}")
+    assert [c.id for c in client.containers.list(all=True)] == [running.id]
+    client.containers.prune()
+    assert os.listdir(client.layout.containers) == [running.id]
+    assert running.reload().status == "running"
