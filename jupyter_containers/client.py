@@ -175,6 +175,22 @@ class Container(Model):
     def wait(self, timeout: float | None = None, condition: str = "not-running") -> dict:
         return self.client.runtime.wait(self.id, timeout, condition)
 
+    def wait_healthy(self, timeout: float = 60.0) -> dict:
+        """Block until the health check passes; raise NotReady (one line)
+        if it turns unhealthy, the container ends, or ``timeout`` passes."""
+        from .containers.health import wait_healthy
+
+        health = wait_healthy(self.client.runtime, self.id, timeout=timeout)
+        self.reload()
+        return health
+
+    def wait_port(self, port, timeout: float = 60.0) -> tuple[str, int]:
+        """Block until a TCP connection to the container's ``port``
+        succeeds; returns the host address and port that reached it."""
+        from .containers.health import wait_port
+
+        return wait_port(self.client.runtime, self.id, port, timeout=timeout)
+
     def _reload_if_present(self) -> None:
         from .errors import ContainerNotFound
 
