@@ -215,15 +215,20 @@ class Container(Model):
             return (data for _stream, data, _time in chunks)
         return b"".join(data for _stream, data, _time in chunks)
 
-    def log_entries(self, **kwargs) -> Iterator[tuple[str, bytes, str]]:
+    def log_entries(self, *, cancel=None, **kwargs) -> Iterator[tuple[str, bytes, str]]:
         """Like :meth:`logs` with ``stream=True``, but each item is
-        ``(stream, data, time)`` so stdout and stderr can be told apart."""
+        ``(stream, data, time)`` so stdout and stderr can be told apart.
+        ``cancel`` (a ``threading.Event``) ends following soon after it is
+        set, for a closed websocket or widget."""
         from .containers.logs import read_logs
+
+        def is_running() -> bool:
+            return not (cancel is not None and cancel.is_set()) and self._is_running()
 
         tail = kwargs.pop("tail", None)
         return read_logs(self.client.runtime.store.dir(self.id),
                          tail=None if tail in ("all", None, -1) else int(tail),
-                         is_running=self._is_running, **kwargs)
+                         is_running=is_running, **kwargs)
 
     def _is_running(self) -> bool:
         from .errors import ContainerNotFound
