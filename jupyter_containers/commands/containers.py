@@ -30,6 +30,8 @@ def container_options(p) -> None:
     p.add_argument("--entrypoint", help="Overwrite the default ENTRYPOINT of the image")
     _append(p, "-v", "--volume", metavar="[SRC:]DST[:ro]", help="Bind mount a volume")
     _append(p, "--tmpfs", metavar="PATH[:OPTIONS]", help="Mount a tmpfs directory")
+    p.add_argument("--mount-cwd", action="store_true",
+                   help="Mount the current directory at /work and start there (short for -v .:/work -w /work)")
     p.add_argument("--read-only", action="store_true", help="Mount the container's root filesystem as read only")
     p.add_argument("--rm", action="store_true", help="Automatically remove the container when it exits")
     p.add_argument("--init", action="store_true", help="Run an init inside the container that forwards signals and reaps processes")
@@ -98,12 +100,12 @@ def create_options(args) -> dict:
     options = {
         "name": args.name,
         "environment": environment_from_flags(args.env, args.env_file),
-        "working_dir": args.workdir,
+        "working_dir": args.workdir or ("/work" if args.mount_cwd else None),
         "user": args.user,
         "hostname": args.hostname,
         "domainname": args.domainname,
         "entrypoint": args.entrypoint,
-        "volumes": args.volume,
+        "volumes": args.volume + ([f"{os.getcwd()}:/work"] if args.mount_cwd else []),
         "tmpfs": args.tmpfs,
         "read_only": args.read_only,
         "auto_remove": args.rm,
@@ -183,7 +185,7 @@ def run(client, args, ui):
     if args.detach:
         client.runtime.start(container.id)
         container.reload()
-        ui.print(container.id)
+        ui.detached(container)
         return container
     attachment = client.containers.start_attached(container)
     code = ui.attach(attachment, stdin=args.interactive, tty=args.tty)
@@ -430,10 +432,8 @@ def logs(client, args, ui):
         if not str(tail).lstrip("-").isdigit():
             raise UserError(f"invalid --tail '{tail}'", hint="give a number of lines or 'all'")
         tail = int(tail)
-    entries = container.log_entries(tail=tail, since=args.since, until=args.until,
-                                    timestamps=args.timestamps, follow=args.follow)
-    for stream, data, _time in entries:
-        ui.output(stream, data)
+    ui.logs(container, tail=tail, since=args.since, until=args.until, timestamps=args.timestamps,
+            follow=args.follow)
     return container
 
 

@@ -34,14 +34,7 @@ class UI:
     def table(self, headers: list[str], rows: list[list[str]], *, kind: str | None = None, objects=None) -> None:
         """A table; ``kind`` ("containers", "images", …) and ``objects`` (the
         client objects behind the rows) let a richer UI show more."""
-        widths = [len(h) for h in headers]
-        for row in rows:
-            for i, cell in enumerate(row):
-                widths[i] = max(widths[i], len(str(cell)))
-        spacing = "   "
-        self.print(spacing.join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
-        for row in rows:
-            self.print(spacing.join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+        self.lines(text_table(headers, rows))
 
     def json(self, value) -> None:
         self.print(json.dumps(value, indent=4))
@@ -53,6 +46,15 @@ class UI:
     def output(self, stream: str, data: bytes) -> None:
         """Bytes a container wrote to ``stream`` ("stdout"/"stderr")."""
         raise NotImplementedError
+
+    def detached(self, container) -> None:
+        """A container started in the background (``run -d``)."""
+        self.print(container.id)
+
+    def logs(self, container, *, follow: bool, **options) -> None:
+        """Show a container's logs; ``options`` as ``Container.log_entries``."""
+        for stream, data, _time in container.log_entries(follow=follow, **options):
+            self.output(stream, data)
 
     def attach(self, attachment, *, stdin: bool, tty: bool):
         """Show an attached container's output live and feed it stdin;
@@ -68,6 +70,16 @@ class UI:
         """Run ``command`` in ``container`` showing its output; return the
         exit code."""
         raise NotImplementedError
+
+
+def text_table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    """docker's column layout: each column as wide as its widest cell."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(str(cell)))
+    spacing = "   "
+    return [spacing.join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [headers, *rows]]
 
 
 class TerminalUI(UI):
@@ -96,6 +108,15 @@ class TerminalUI(UI):
         target = self.stderr if stream == "stderr" else self.stdout
         target.flush()
         os.write(target.fileno(), data)
+
+    def detached(self, container) -> None:
+        """A container started in the background (``run -d``)."""
+        self.print(container.id)
+
+    def logs(self, container, *, follow: bool, **options) -> None:
+        """Show a container's logs; ``options`` as ``Container.log_entries``."""
+        for stream, data, _time in container.log_entries(follow=follow, **options):
+            self.output(stream, data)
 
     def attach(self, attachment, *, stdin: bool, tty: bool):
         from .terminal import attach_terminal
@@ -136,10 +157,10 @@ class ProgressPrinter:
         if self.last.get(event.id) == event.status:
             return
         self.last[event.id] = event.status
-        self.print_line(f"{event.id}: {_status_text(event)}")
+        self.print_line(f"{event.id}: {layer_status_text(event)}")
 
 
-def _status_text(event: events.Progress) -> str:
+def layer_status_text(event: events.Progress) -> str:
     return {
         events.WAITING: "Waiting",
         events.DOWNLOADING: "Downloading",
@@ -188,7 +209,7 @@ class BarPrinter:
             self.out.write(f"\x1b[{self.drawn}A")
         for layer in self.order:
             event = self.events[layer]
-            line = f"{layer}: {_status_text(event)}"
+            line = f"{layer}: {layer_status_text(event)}"
             if event.status in (events.DOWNLOADING, events.EXTRACTING) and event.total:
                 done = int(self.WIDTH * min(event.current, event.total) / event.total)
                 bar = "=" * max(done - 1, 0) + (">" if done else "") + " " * (self.WIDTH - done)
