@@ -85,10 +85,15 @@ class IntegrityError(ContainersError):
     http_status = 502
 
 
-class UnsafeLayer(ContainersError):
-    """A layer that tries to write outside its own root."""
+class InvalidLayer(ContainersError):
+    """A layer that cannot be unpacked: not a tar archive in a known
+    compression, an entry of an unsupported type, a hardlink to nothing."""
 
     http_status = 422
+
+
+class UnsafeLayer(InvalidLayer):
+    """A layer that tries to write outside its own root."""
 
 
 class HostUnsupported(ContainersError):

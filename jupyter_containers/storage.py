@@ -87,24 +87,43 @@ class FileLock:
 
     def acquire(self) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         flags = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
         if not self.blocking:
             flags |= fcntl.LOCK_NB
-        try:
-            fcntl.flock(fd, flags)
-        except OSError as error:
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, flags)
+            except OSError as error:
+                os.close(fd)
+                if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    return False
+                raise
+            # The holder may have removed the file (remove_and_release) while
+            # we waited: then our lock is on a dead inode; lock the new file.
+            try:
+                current = os.stat(self.path)
+            except FileNotFoundError:
+                current = None
+            held = os.fstat(fd)
+            if current is not None and (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
+                self._fd = fd
+                return True
             os.close(fd)
-            if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                return False
-            raise
-        self._fd = fd
-        return True
 
     def release(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)  # closing drops the lock
+
+    def remove_and_release(self) -> None:
+        """Delete the lock file, then release: for per-object locks (one
+        per blob, one per layer) that would otherwise pile up. Waiters notice
+        and retry on a fresh file."""
+        if self._fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            self.release()
 
     @property
     def held(self) -> bool:

@@ -12,6 +12,8 @@ pytest_plugins = [
     "tests.fixtures.storage",
     "tests.fixtures.security_probe",
     "tests.fixtures.registry",
+    "tests.fixtures.layers",
+    "tests.fixtures.compare",
 ]
 
 

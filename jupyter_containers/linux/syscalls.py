@@ -220,3 +220,12 @@ def openat2(dirfd: int, path, flags: int, mode: int = 0, resolve: int = 0) -> in
     how = OpenHow(flags, mode, resolve)
     return syscall("openat2", ctypes.c_int(dirfd), ctypes.c_char_p(_b(path)),
                    ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
+
+
+# --- files ----------------------------------------------------------------
+
+
+def syncfs(fd: int) -> None:
+    """Flush the whole filesystem holding ``fd`` (one call instead of an
+    fsync per file, for a freshly unpacked layer)."""
+    _check(libc.syncfs(ctypes.c_int(fd)), "syncfs")
