@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
+from traitlets import Bool
 
 from . import commands
 from .errors import ContainersError, UserError
@@ -33,6 +34,10 @@ def _one_line(error: ContainersError) -> ContainersError:
 
 @magics_class
 class ContainerMagics(Magics):
+    widgets = Bool(None, allow_none=True, config=True,
+                   help="Show widgets (pull progress, live logs, resources, the container list): "
+                        "True, False for plain text, or None to decide by the frontend (a kernel: widgets)")
+
     def __init__(self, shell=None, client=None):
         super().__init__(shell)
         self._client = client
@@ -90,7 +95,7 @@ class ContainerMagics(Magics):
                                       hint="check the quotes")) from None
         from .widgets.ui import NotebookUI
 
-        ui = NotebookUI(stdin_data=None if cell is None else _script(cell))
+        ui = NotebookUI(widgets=self.widgets, stdin_data=None if cell is None else _script(cell))
         try:
             if cell is None:
                 return self._line(argv, ui)
