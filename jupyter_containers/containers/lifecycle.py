@@ -339,12 +339,12 @@ def _copy_up(rootfs: str, destination: str, volume_dir: str) -> None:
     """Fill a new, empty volume with what the image has at its mount point,
     owners and modes included (docker's behaviour). Symlinks are copied as
     links, never followed."""
-    from ..linux import mounts
+    from ..linux import mounts, paths
 
     if os.listdir(volume_dir):
         return
     try:
-        fd = mounts.open_in_root(rootfs, destination)
+        fd = paths.open_in_root(rootfs, destination, mounts.O_PATH | os.O_CLOEXEC)
     except (FileNotFoundError, NotADirectoryError):
         return
     try:

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .. import events
-from ..errors import ContainersError, IntegrityError, UserError
+from ..errors import ContainersError, IntegrityError, UnsafeLayer, UserError
 from . import mediatypes
 from .platform import select_platform
 from .reference import Reference
@@ -160,8 +160,8 @@ def _fetch_layer(ref, registry, endpoint, store, snapshots, layer, diff_id, lowe
         received = [ingest.offset]
 
         def write(chunk: bytes) -> None:
-            if unpacker is not None and unpacker.error is not None:
-                raise unpacker.error  # a refused layer stops its download
+            if unpacker is not None and isinstance(unpacker.error, UnsafeLayer):
+                raise unpacker.error  # a hostile layer stops its download
             ingest.write(chunk)
             if feed is not None:
                 feed.put(bytes(chunk))
@@ -182,6 +182,9 @@ def _fetch_layer(ref, registry, endpoint, store, snapshots, layer, diff_id, lowe
             progress(events.Progress("layer", layer_id, events.EXTRACTING, received[0], size))
             unpacker.join()
             if unpacker.error is not None:
+                # Bytes that don't unpack are most often bytes that don't
+                # match their digest: say that, when it is so.
+                ingest.commit()
                 raise unpacker.error
         ingest.commit()
     progress(events.Progress("layer", layer_id, events.DONE, size or received[0], size))

@@ -296,6 +296,11 @@ class Ingest:
         self.offset = 0
         self.exists = False
 
+    @property
+    def partial_path(self):
+        """Where the bytes of an interrupted download wait (``offset`` of them)."""
+        return self._partial
+
     def __repr__(self) -> str:
         state = "committed" if self.exists else f"{self.offset}/{self.size}"
         return f"<Ingest {self.digest} {state}>"

@@ -16,6 +16,7 @@ import errno
 import os
 import stat
 
+from . import paths
 from . import syscalls as sc
 
 # Docker's default /dev (and the flags runc mounts it with).
@@ -85,48 +86,22 @@ def mount_overlay(target: str, lowers: list[str], upper: str | None, work: str |
 
 def open_target(root: str, dest: str, *, directory: bool) -> int:
     """Open (creating if missing) the mount target ``dest`` inside ``root``
-    and return an O_PATH fd; the mount goes onto ``/proc/self/fd/N``."""
-    return open_in_root(root, dest, create="dir" if directory else "file")
-
-
-_RESOLVE = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
-O_PATH = getattr(os, "O_PATH", 0o10000000)
-
-
-def open_in_root(root: str, path: str, *, create: str | None = None, _depth: int = 0) -> int:
-    """Open ``path`` inside ``root`` (symlinks resolved inside root) and
-    return an O_PATH fd. ``create`` is "dir" or "file": make the path, and
-    its missing parents as directories, when it does not exist."""
-    if _depth > 40:
-        raise OSError(errno.ELOOP, f"too many levels of symbolic links resolving {path}")
-    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    and return an fd; the mount goes onto ``/proc/self/fd/N``. Symlinks on
+    the way resolve inside the root, as for every path into a container."""
+    if directory:
+        return paths.open_dir_in_root(root, dest, create=True)
     try:
+        return paths.open_in_root(root, dest, O_PATH | os.O_CLOEXEC)
+    except FileNotFoundError:
+        dirfd, name = paths.open_parent(root, dest, create=True)
         try:
-            return sc.openat2(root_fd, path, O_PATH | os.O_CLOEXEC, 0, _RESOLVE)
-        except FileNotFoundError:
-            if create is None:
-                raise
-        parent, name = os.path.split(os.path.normpath("/" + path))
-        if not name:
-            raise FileNotFoundError(errno.ENOENT, f"cannot create {path}")
-        parent_fd = open_in_root(root, parent, create="dir", _depth=_depth + 1)
-        try:
-            try:
-                if create == "dir":
-                    os.mkdir(name, 0o755, dir_fd=parent_fd)
-                else:
-                    os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW,
-                                     0o644, dir_fd=parent_fd))
-            except FileExistsError:
-                # A dangling symlink: create what it points to, inside root.
-                target = os.readlink(name, dir_fd=parent_fd)
-                joined = target if target.startswith("/") else os.path.join(parent, target)
-                return open_in_root(root, joined, create=create, _depth=_depth + 1)
-            return sc.openat2(parent_fd, name, O_PATH | os.O_CLOEXEC, 0, _RESOLVE)
+            os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644, dir_fd=dirfd))
         finally:
-            os.close(parent_fd)
-    finally:
-        os.close(root_fd)
+            os.close(dirfd)
+        return paths.open_in_root(root, dest, O_PATH | os.O_CLOEXEC)
+
+
+O_PATH = getattr(os, "O_PATH", 0o10000000)
 
 
 def mount_at(root: str, dest: str, source, fstype, flags: int = 0, data=None, *,
@@ -174,9 +149,7 @@ def setup_dev(root: str, *, console: str | None = None, shm_size: int = 64 << 20
               extra_devices: tuple = ()) -> None:
     """A minimal /dev: tmpfs with Docker's device nodes, devpts, shm, mqueue."""
     mount_at(root, "/dev", "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
-    dev_path = open_in_root(root, "/dev")
-    dev = os.open(fd_path(dev_path), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    os.close(dev_path)
+    dev = paths.open_dir_in_root(root, "/dev")
     try:
         old_umask = os.umask(0)
         try:
