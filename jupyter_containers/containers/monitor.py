@@ -1,0 +1,229 @@
+"""Find or build ``jc-monitor`` (``monitor.c``), start one for a container,
+and tell whether one is running.
+
+The monitor is compiled when the package is built (``hatch_build.py`` puts it
+in ``jupyter_containers/_bin/``). When that binary is missing or was built
+from another version of ``monitor.c`` (an editable install after an edit), it
+is compiled on first use into ``<storage root>/cache/bin/``.
+
+This module imports only the standard library at import time:
+``hatch_build.py`` loads it on its own to compile the monitor, where the
+package's dependencies are not installed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import os
+import select
+import subprocess
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, Sequence
+
+if TYPE_CHECKING:
+    from .attach import AttachClient
+
+SOURCE = Path(__file__).with_name("monitor.c")
+INSTALLED = Path(__file__).resolve().parent.parent / "_bin" / "jc-monitor"
+CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror")
+NO_COMPILER_HINT = "install gcc (apt-get install gcc) or reinstall jupyter-containers from a wheel"
+
+
+@functools.lru_cache(maxsize=None)
+def source_digest() -> str:
+    """sha256 of the compiler flags and monitor.c: the identity of a build."""
+    digest = hashlib.sha256(" ".join(CFLAGS).encode() + b"\0")
+    digest.update(SOURCE.read_bytes())
+    return digest.hexdigest()
+
+
+def digest_file(binary: Path) -> Path:
+    """Where the digest of the source a binary was built from is recorded."""
+    return binary.with_name(binary.name + ".sha256")
+
+
+def compile_monitor(output: Path, compiler: str = "cc") -> None:
+    """Compiles monitor.c into ``output`` (atomically, beside it) and records
+    its source digest. Raises FileNotFoundError without a compiler and
+    CalledProcessError when compiling fails."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    try:
+        subprocess.run([compiler, *CFLAGS, "-o", str(temporary), str(SOURCE)],
+                       check=True, capture_output=True, stdin=subprocess.DEVNULL)
+        digest_file(temporary).write_text(source_digest() + "\n")
+        os.rename(digest_file(temporary), digest_file(output))
+        os.rename(temporary, output)
+    finally:
+        for leftover in (temporary, digest_file(temporary)):
+            if leftover.exists():
+                leftover.unlink()
+
+
+def _built_from_this_source(binary: Path) -> bool:
+    try:
+        return binary.is_file() and digest_file(binary).read_text().strip() == source_digest()
+    except FileNotFoundError:
+        return False
+
+
+def monitor_binary(cache_dir: os.PathLike | str | None = None) -> Path:
+    """The path of a jc-monitor built from this package's monitor.c: the
+    installed one, else one compiled on demand into ``cache_dir`` (default:
+    ``<storage root>/cache``)."""
+    if _built_from_this_source(INSTALLED):
+        return INSTALLED
+    if cache_dir is None:
+        from ..storage import Layout
+
+        cache_dir = Layout().cache
+    cached = Path(cache_dir) / "bin" / f"jc-monitor-{source_digest()[:16]}"
+    if cached.is_file():
+        return cached
+    from .. import errors
+
+    try:
+        compile_monitor(cached)
+    except FileNotFoundError:
+        raise errors.HostUnsupported(
+            "the container monitor (jc-monitor) is not built and there is no C compiler",
+            hint=NO_COMPILER_HINT) from None
+    except subprocess.CalledProcessError as failure:
+        first = (failure.stderr or b"").decode(errors="replace").strip().splitlines()[:1]
+        raise errors.RuntimeFailure(
+            f"cannot compile the container monitor {SOURCE}: {first[0] if first else failure}",
+            hint=NO_COMPILER_HINT) from None
+    return cached
+
+
+class MonitorStart(NamedTuple):
+    """What ``spawn_monitor`` returns once the container has started."""
+
+    pid: int                          # the container's init, as the host sees it
+    monitor_pid: int
+    attach: "AttachClient | None"     # connected before the start (wait_attach)
+
+
+def spawn_monitor(container_id: str, state_dir: os.PathLike | str, run_dir: os.PathLike | str,
+                  hook_argv: Sequence[str], *, log_max_size: int, log_max_files: int,
+                  tty: bool = False, stdin: bool = False, wait_attach: bool = False,
+                  timeout: float | None = None, binary: os.PathLike | str | None = None) -> MonitorStart:
+    """Starts a detached jc-monitor that runs ``hook_argv + ["start"]`` and
+    waits until the container has started.
+
+    Raises ``errors.ContainerStartError`` (with docker's exit code, e.g. 127)
+    when the start hook reports an error, ``errors.RuntimeFailure`` when the
+    monitor itself cannot start. Safe in a multi-threaded process: no Python
+    runs between fork and exec.
+    """
+    from .. import errors
+    from .attach import AttachClient
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ready_read, ready_write = os.pipe2(os.O_CLOEXEC)
+    argv = [str(binary or monitor_binary()), "--id", container_id, "--state-dir", str(state_dir),
+            "--run-dir", str(run_dir), "--log-max-size", str(log_max_size),
+            "--log-max-files", str(log_max_files), "--ready-fd", str(ready_write)]
+    argv += [flag for flag, wanted in (("--tty", tty), ("--stdin", stdin), ("--wait-attach", wait_attach))
+             if wanted]
+    argv += ["--", *hook_argv]
+    attach = None
+    try:
+        try:
+            first = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, close_fds=True, pass_fds=(ready_write,),
+                                     start_new_session=True)
+        finally:
+            os.close(ready_write)
+        # The first process exits as soon as the monitor is detached and its
+        # attach socket listens; its errors are about the setup.
+        _, stderr = first.communicate()
+        if first.returncode != 0:
+            lines = stderr.decode(errors="replace").strip().splitlines()
+            reason = lines[-1].removeprefix("jc-monitor: ") if lines else f"exit status {first.returncode}"
+            raise errors.RuntimeFailure(f"cannot start the monitor of container {container_id}: {reason}")
+        if wait_attach:
+            attach = AttachClient.connect(run_dir)
+        line = _read_ready_line(ready_read, timeout)
+    except BaseException:
+        if attach is not None:
+            attach.close()
+        raise
+    finally:
+        os.close(ready_read)
+
+    word, _, rest = line.partition(" ")
+    if word == "ok" and rest.isdigit():
+        return MonitorStart(int(rest), running_monitor(run_dir) or 0, attach)
+    if attach is not None:
+        attach.close()
+    if word == "error":
+        code, _, message = rest.partition(" ")
+        raise errors.ContainerStartError(message or "the container did not start",
+                                         exit_code=int(code) if code.isdigit() else 125)
+    raise errors.RuntimeFailure(
+        f"the monitor of container {container_id} ended before the container started",
+        hint=f"see {run_dir / 'monitor.log'}")
+
+
+def _read_ready_line(fd: int, timeout: float | None) -> str:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    data = b""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while b"\n" not in data:
+        wait_ms = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+        if not poller.poll(wait_ms):
+            raise TimeoutError(f"the container did not start within {timeout} s")
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace").split("\n", 1)[0]
+
+
+def running_monitor(run_dir: os.PathLike | str) -> int | None:
+    """The pid of the container's monitor if one is running, else None.
+
+    The monitor holds an exclusive lock on ``monitor.pid`` while it lives, so
+    a stale file or a reused pid can never look alive."""
+    try:
+        fd = os.open(Path(run_dir) / "monitor.pid", os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # Locked: alive. Its pid is written right after the lock is taken.
+            for _ in range(1000):
+                text = os.pread(fd, 32, 0).strip()
+                if text:
+                    return int(text)
+                time.sleep(0.001)
+            return 0
+        return None
+    finally:
+        os.close(fd)
+
+
+def wait_monitor(run_dir: os.PathLike | str, timeout: float | None = None) -> bool:
+    """Waits until the container's monitor has exited; False on timeout."""
+    pid = running_monitor(run_dir)
+    if not pid:
+        return pid is None
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        if running_monitor(run_dir) != pid:     # it exited before pidfd_open: the pid may be reused
+            return True
+        readable, _, _ = select.select([pidfd], [], [], timeout)
+        return bool(readable)
+    finally:
+        os.close(pidfd)
