@@ -1,6 +1,6 @@
-"""Hatchling build hook: compiles the container monitor
-(jupyter_containers/containers/monitor.c) into
-jupyter_containers/_bin/jc-monitor, so that a wheel carries it ready to run
+"""Hatchling build hook: compiles the container monitor and init
+(jupyter_containers/containers/monitor.c, init.c) into
+jupyter_containers/_bin/, so that a wheel carries it ready to run
 and an editable install finds it in the source tree."""
 
 from __future__ import annotations
@@ -22,16 +22,18 @@ class MonitorBuildHook(BuildHookInterface):
         spec = importlib.util.spec_from_file_location("_jupyter_containers_monitor", path)
         monitor = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(monitor)
-        try:
-            monitor.compile_monitor(monitor.INSTALLED)
-        except FileNotFoundError:
-            raise RuntimeError("building jupyter-containers needs a C compiler: "
-                               "install gcc (apt-get install gcc)") from None
-        except subprocess.CalledProcessError as failure:
-            raise RuntimeError(f"compiling {monitor.SOURCE} failed:\n"
-                               f"{failure.stderr.decode(errors='replace')}") from None
-        # The binary makes the wheel specific to this platform.
+        for program in monitor.PROGRAMS:
+            output = monitor.BIN / program
+            try:
+                monitor.compile_program(program, output)
+            except FileNotFoundError:
+                raise RuntimeError("building jupyter-containers needs a C compiler: "
+                                   "install gcc (apt-get install gcc)") from None
+            except subprocess.CalledProcessError as failure:
+                raise RuntimeError(f"compiling {monitor.PROGRAMS[program][0]} failed:\n"
+                                   f"{failure.stderr.decode(errors='replace')}") from None
+            relative = output.relative_to(Path(self.root).resolve()).as_posix()
+            build_data["artifacts"] += [relative, relative + ".sha256"]
+        # The binaries make the wheel specific to this platform.
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
-        relative = monitor.INSTALLED.relative_to(Path(self.root).resolve()).as_posix()
-        build_data["artifacts"] += [relative, relative + ".sha256"]

@@ -13,6 +13,7 @@
  * Plain C99 and Linux, libc only: it must stay small, because one runs for
  * every container.
  */
+#define HOLD_MAX 64
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -77,6 +78,9 @@ static struct {
     int log_max_files;
     int tty, stdin_open, wait_attach;
     int ready_fd;
+    int hold[HOLD_MAX];                /* --hold-fd: kept open, unused (port reservations) */
+    int hold_count;
+    long long health_interval_ms;      /* --health-interval: run HOOK… health this often */
     char **hook;                       /* HOOK ARGV… ACTION NULL */
     int hook_argc;
 } opt = {.log_max_files = 1, .ready_fd = -1};
@@ -95,7 +99,7 @@ static int sync_fd = -1;
 static char sync_line[1024];
 static size_t sync_len;
 
-static pid_t hook_pid;
+static pid_t hook_pid, health_pid;
 static int hook_status, hook_done;
 static pid_t container_pid;
 static int container_status, container_done;
@@ -639,6 +643,8 @@ static void reap_children(void)
             hook_status = status;
             hook_done = 1;
             hook_pid = 0;
+        } else if (health_pid > 0 && pid == health_pid) {
+            health_pid = 0;
         } else if (container_pid > 0 && pid == container_pid) {
             container_status = status;
             container_finished = now;
@@ -796,6 +802,8 @@ static void loop_once(int timeout_ms)
 }
 
 /* --- start, exit, restart ----------------------------------------------- */
+
+static void wait_container(void);
 
 static void report_ready(const char *fmt, ...)
 {
@@ -1014,8 +1022,7 @@ static int run_once(void)
         report_ready("ok %d", (int)container_pid);
         phase = RUNNING;
         send_number(NULL, FRAME_STARTED, container_pid);
-        while (!container_done)
-            loop_once(-1);
+        wait_container();
     } else {
         report_ready("error %d %s", error_code, error);
         warn("start failed: %s", error);
@@ -1052,6 +1059,32 @@ static int run_once(void)
         warn("the exit hook %s", describe_status(hook_status, status, sizeof status));
     }
     return WIFEXITED(hook_status) ? WEXITSTATUS(hook_status) : -1;
+}
+
+/* Waits for the container's exit, running the health hook every
+ * --health-interval meanwhile (never two at once). */
+static void wait_container(void)
+{
+    long long next_check = opt.health_interval_ms ? monotonic_ms() + opt.health_interval_ms : 0;
+    while (!container_done) {
+        int timeout = -1;
+        if (next_check) {
+            long long now = monotonic_ms();
+            if (now >= next_check) {
+                if (health_pid == 0) {
+                    int fds[3] = {devnull, STDERR_FILENO, STDERR_FILENO};
+                    health_pid = run_hook("health", fds, 3);
+                    if (health_pid < 0) {
+                        warn("cannot run the health hook: %s", strerror(errno));
+                        health_pid = 0;
+                    }
+                }
+                next_check = now + opt.health_interval_ms;
+            }
+            timeout = (int)(next_check - now);
+        }
+        loop_once(timeout);
+    }
 }
 
 static void shut_down(void)
@@ -1133,6 +1166,12 @@ static void parse_args(int argc, char **argv)
             opt.log_max_files = (int)parse_number(arg, value, 1);
         else if (strcmp(arg, "--ready-fd") == 0)
             opt.ready_fd = (int)parse_number(arg, value, 0);
+        else if (strcmp(arg, "--hold-fd") == 0) {
+            if (opt.hold_count >= HOLD_MAX)
+                usage_error("at most %d --hold-fd", HOLD_MAX);
+            opt.hold[opt.hold_count++] = (int)parse_number(arg, value, 0);
+        } else if (strcmp(arg, "--health-interval") == 0)
+            opt.health_interval_ms = parse_number(arg, value, 1);
         else
             usage_error("unknown option %s", arg);
     }
@@ -1141,6 +1180,9 @@ static void parse_args(int argc, char **argv)
         opt.ready_fd = -1;
         usage_error("--ready-fd %d is not an open file descriptor", fd);
     }
+    for (int k = 0; k < opt.hold_count; k++)
+        if (fcntl(opt.hold[k], F_GETFD) < 0)
+            usage_error("--hold-fd %d is not an open file descriptor", opt.hold[k]);
     if (!opt.id || !opt.state_dir || !opt.run_dir)
         usage_error("--id, --state-dir and --run-dir are required");
     if (opt.log_max_files > 1000)
@@ -1162,17 +1204,40 @@ static int open_dir(const char *flag, const char *path)
     return fd;
 }
 
-/* Keeps only stdio and the ready fd, moved above 2 so that redirecting stdio
- * cannot clobber it. */
+static int compare_ints(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+/* Keeps only stdio, the ready fd and the --hold-fd fds (each moved above 2,
+ * so that redirecting stdio cannot clobber it, and close-on-exec, so that
+ * no child inherits it); closes everything else. */
 static void close_inherited_fds(void)
 {
-    int ready = -1;
-    if (opt.ready_fd >= 0 && (ready = fcntl(opt.ready_fd, F_DUPFD_CLOEXEC, 3)) < 0)
-        usage_error("cannot use --ready-fd: %s", strerror(errno));
-    if (ready > 3)
-        close_range(3, (unsigned)ready - 1, 0);
-    close_range((unsigned)(ready < 0 ? 3 : ready + 1), ~0U, 0);
-    opt.ready_fd = ready;
+    int *kept[1 + HOLD_MAX];
+    int count = 0;
+    if (opt.ready_fd >= 0)
+        kept[count++] = &opt.ready_fd;
+    for (int k = 0; k < opt.hold_count; k++)
+        kept[count++] = &opt.hold[k];
+    int sorted[1 + HOLD_MAX];
+    for (int k = 0; k < count; k++) {
+        int fd = *kept[k];
+        if (fd < 3 && (fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
+            usage_error("cannot keep fd %d: %s", *kept[k], strerror(errno));
+        if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+            usage_error("cannot keep fd %d: %s", fd, strerror(errno));
+        *kept[k] = sorted[k] = fd;
+    }
+    qsort(sorted, (size_t)count, sizeof *sorted, compare_ints);
+    unsigned low = 3;
+    for (int k = 0; k < count; k++) {
+        if ((unsigned)sorted[k] > low)
+            close_range(low, (unsigned)sorted[k] - 1, 0);
+        if ((unsigned)sorted[k] + 1 > low)
+            low = (unsigned)sorted[k] + 1;
+    }
+    close_range(low, ~0U, 0);
 }
 
 /* monitor.pid holds an exclusive flock for the monitor's lifetime: others

@@ -26,17 +26,26 @@ from typing import TYPE_CHECKING, NamedTuple, Sequence
 if TYPE_CHECKING:
     from .attach import AttachClient
 
-SOURCE = Path(__file__).with_name("monitor.c")
-INSTALLED = Path(__file__).resolve().parent.parent / "_bin" / "jc-monitor"
+HERE = Path(__file__).resolve().parent
+BIN = HERE.parent / "_bin"
+#: The C programs of the package: name → (source, extra compiler flags).
+#: jc-init is static: it runs inside images whose libc is not the host's.
+PROGRAMS = {
+    "jc-monitor": (HERE / "monitor.c", ()),
+    "jc-init": (HERE / "init.c", ("-static",)),
+}
+SOURCE = PROGRAMS["jc-monitor"][0]
+INSTALLED = BIN / "jc-monitor"
 CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror")
 NO_COMPILER_HINT = "install gcc (apt-get install gcc) or reinstall jupyter-containers from a wheel"
 
 
 @functools.lru_cache(maxsize=None)
-def source_digest() -> str:
-    """sha256 of the compiler flags and monitor.c: the identity of a build."""
-    digest = hashlib.sha256(" ".join(CFLAGS).encode() + b"\0")
-    digest.update(SOURCE.read_bytes())
+def source_digest(program: str = "jc-monitor") -> str:
+    """sha256 of the compiler flags and the source: the identity of a build."""
+    source, extra = PROGRAMS[program]
+    digest = hashlib.sha256(" ".join(CFLAGS + extra).encode() + b"\0")
+    digest.update(source.read_bytes())
     return digest.hexdigest()
 
 
@@ -45,16 +54,17 @@ def digest_file(binary: Path) -> Path:
     return binary.with_name(binary.name + ".sha256")
 
 
-def compile_monitor(output: Path, compiler: str = "cc") -> None:
-    """Compiles monitor.c into ``output`` (atomically, beside it) and records
-    its source digest. Raises FileNotFoundError without a compiler and
-    CalledProcessError when compiling fails."""
+def compile_program(program: str, output: Path, compiler: str = "cc") -> None:
+    """Compiles ``program``'s source into ``output`` (atomically, beside it)
+    and records its source digest. Raises FileNotFoundError without a
+    compiler and CalledProcessError when compiling fails."""
+    source, extra = PROGRAMS[program]
     output.parent.mkdir(parents=True, exist_ok=True)
     temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
-        subprocess.run([compiler, *CFLAGS, "-o", str(temporary), str(SOURCE)],
+        subprocess.run([compiler, *CFLAGS, *extra, "-o", str(temporary), str(source)],
                        check=True, capture_output=True, stdin=subprocess.DEVNULL)
-        digest_file(temporary).write_text(source_digest() + "\n")
+        digest_file(temporary).write_text(source_digest(program) + "\n")
         os.rename(digest_file(temporary), digest_file(output))
         os.rename(temporary, output)
     finally:
@@ -63,40 +73,53 @@ def compile_monitor(output: Path, compiler: str = "cc") -> None:
                 leftover.unlink()
 
 
-def _built_from_this_source(binary: Path) -> bool:
+def compile_monitor(output: Path, compiler: str = "cc") -> None:
+    compile_program("jc-monitor", output, compiler)
+
+
+def _built_from_this_source(binary: Path, program: str) -> bool:
     try:
-        return binary.is_file() and digest_file(binary).read_text().strip() == source_digest()
+        return binary.is_file() and digest_file(binary).read_text().strip() == source_digest(program)
     except FileNotFoundError:
         return False
 
 
-def monitor_binary(cache_dir: os.PathLike | str | None = None) -> Path:
-    """The path of a jc-monitor built from this package's monitor.c: the
+def program_binary(program: str, cache_dir: os.PathLike | str | None = None) -> Path:
+    """The path of ``program`` built from this package's source: the
     installed one, else one compiled on demand into ``cache_dir`` (default:
     ``<storage root>/cache``)."""
-    if _built_from_this_source(INSTALLED):
-        return INSTALLED
+    installed = BIN / program
+    if _built_from_this_source(installed, program):
+        return installed
     if cache_dir is None:
         from ..storage import Layout
 
         cache_dir = Layout().cache
-    cached = Path(cache_dir) / "bin" / f"jc-monitor-{source_digest()[:16]}"
+    cached = Path(cache_dir) / "bin" / f"{program}-{source_digest(program)[:16]}"
     if cached.is_file():
         return cached
     from .. import errors
 
     try:
-        compile_monitor(cached)
+        compile_program(program, cached)
     except FileNotFoundError:
         raise errors.HostUnsupported(
-            "the container monitor (jc-monitor) is not built and there is no C compiler",
-            hint=NO_COMPILER_HINT) from None
+            f"{program} is not built and there is no C compiler", hint=NO_COMPILER_HINT) from None
     except subprocess.CalledProcessError as failure:
         first = (failure.stderr or b"").decode(errors="replace").strip().splitlines()[:1]
         raise errors.RuntimeFailure(
-            f"cannot compile the container monitor {SOURCE}: {first[0] if first else failure}",
+            f"cannot compile {PROGRAMS[program][0]}: {first[0] if first else failure}",
             hint=NO_COMPILER_HINT) from None
     return cached
+
+
+def monitor_binary(cache_dir: os.PathLike | str | None = None) -> Path:
+    return program_binary("jc-monitor", cache_dir)
+
+
+def init_binary(cache_dir: os.PathLike | str | None = None) -> Path:
+    """jc-init, the reaper ``run --init`` puts at PID 1."""
+    return program_binary("jc-init", cache_dir)
 
 
 class MonitorStart(NamedTuple):
@@ -110,9 +133,15 @@ class MonitorStart(NamedTuple):
 def spawn_monitor(container_id: str, state_dir: os.PathLike | str, run_dir: os.PathLike | str,
                   hook_argv: Sequence[str], *, log_max_size: int, log_max_files: int,
                   tty: bool = False, stdin: bool = False, wait_attach: bool = False,
+                  hold_fds: Sequence[int] = (), health_interval: float | None = None,
                   timeout: float | None = None, binary: os.PathLike | str | None = None) -> MonitorStart:
     """Starts a detached jc-monitor that runs ``hook_argv + ["start"]`` and
     waits until the container has started.
+
+    ``hold_fds`` stay open in the monitor for the container's lifetime
+    (sockets reserving its published ports); with ``health_interval``
+    (seconds) it runs ``hook_argv + ["health"]`` that often while the
+    container runs.
 
     Raises ``errors.ContainerStartError`` (with docker's exit code, e.g. 127)
     when the start hook reports an error, ``errors.RuntimeFailure`` when the
@@ -130,12 +159,16 @@ def spawn_monitor(container_id: str, state_dir: os.PathLike | str, run_dir: os.P
             "--log-max-files", str(log_max_files), "--ready-fd", str(ready_write)]
     argv += [flag for flag, wanted in (("--tty", tty), ("--stdin", stdin), ("--wait-attach", wait_attach))
              if wanted]
+    for fd in hold_fds:
+        argv += ["--hold-fd", str(fd)]
+    if health_interval:
+        argv += ["--health-interval", str(max(1, int(health_interval * 1000)))]
     argv += ["--", *hook_argv]
     attach = None
     try:
         try:
             first = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, close_fds=True, pass_fds=(ready_write,),
+                                     stderr=subprocess.PIPE, close_fds=True, pass_fds=(ready_write, *hold_fds),
                                      start_new_session=True)
         finally:
             os.close(ready_write)
