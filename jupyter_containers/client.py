@@ -479,10 +479,10 @@ class Image(Model):
         return f"<Image: {', '.join(repr(t) for t in self.tags) or self.short_id}>"
 
     def _repr_html_(self) -> str:
-        from .units import human_size
+        from .units import format_decimal
 
         rows = [("Tags", ", ".join(self.tags) or "<none>"), ("ID", self.short_id),
-                ("Size", human_size(self.attrs.get("Size", 0))), ("Created", self.attrs.get("Created", "")),
+                ("Size", format_decimal(self.attrs.get("Size", 0))), ("Created", self.attrs.get("Created", "")),
                 ("Platform", f"{self.attrs.get('Os', '')}/{self.attrs.get('Architecture', '')}")]
         body = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
                        f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>" for k, v in rows)

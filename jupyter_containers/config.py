@@ -142,6 +142,14 @@ class Runtime(Configurable):
         Empty: the built-in copy of Docker's default allow-list.""",
     ).tag(config=True)
 
+    cgroup_parent = Unicode(
+        "jupyter-containers",
+        help="""Cgroup below which containers' cgroups are created, relative
+        to the root of each cgroup hierarchy (docker's cgroupfs driver uses
+        "docker"). A relative path of plain names; it must belong to
+        jupyter-containers alone, as leftovers under it are swept.""",
+    ).tag(config=True)
+
 
 class Network(Configurable):
     """Container networking."""

@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.registry",
     "tests.fixtures.layers",
     "tests.fixtures.compare",
+    "tests.fixtures.cgroups",
 ]
 
 

@@ -594,5 +594,5 @@ def container_prune(client, args, ui):
         ui.print("Deleted Containers:")
         ui.lines(result["ContainersDeleted"])
         ui.print()
-    ui.print(f"Total reclaimed space: {fmt.human_size(result['SpaceReclaimed'])}")
+    ui.print(f"Total reclaimed space: {fmt.format_decimal(result['SpaceReclaimed'])}")
     return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-from ..units import human_binary_size, human_duration, human_size
+from ..units import format_binary, human_duration, format_decimal
 
 
 def parse_time(text: str) -> float | None:
@@ -99,7 +99,7 @@ def images_table(images, *, digests: bool = False, no_trunc: bool = False):
             row = [repo, tag]
             if digests:
                 row.append(digest_for.get(repo, "<none>"))
-            row += [image_id, ago(attrs.get("Created", "")), human_size(attrs.get("Size", 0))]
+            row += [image_id, ago(attrs.get("Created", "")), format_decimal(attrs.get("Size", 0))]
             rows.append(row)
     return headers, rows
 
@@ -110,10 +110,10 @@ def stats_table(samples):
     for s in samples:
         rows.append([
             s["id"][:12], s["name"], f"{s['cpu_percent']:.2f}%",
-            f"{human_binary_size(s['memory_usage'])} / {human_binary_size(s['memory_limit'])}",
+            f"{format_binary(s['memory_usage'])} / {format_binary(s['memory_limit'])}",
             f"{s['memory_percent']:.2f}%",
-            f"{human_size(s.get('net_rx', 0))} / {human_size(s.get('net_tx', 0))}",
-            f"{human_size(s.get('block_read', 0))} / {human_size(s.get('block_write', 0))}",
+            f"{format_decimal(s.get('net_rx', 0))} / {format_decimal(s.get('net_tx', 0))}",
+            f"{format_decimal(s.get('block_read', 0))} / {format_decimal(s.get('block_write', 0))}",
             str(s.get("pids", 0)),
         ])
     return headers, rows

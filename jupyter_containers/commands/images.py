@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import UserError
-from ..units import human_size
+from ..units import format_decimal
 from . import format as fmt
 from . import verb
 from .containers import _append, _show_inspect, inspect_objects
@@ -103,7 +103,7 @@ def _history_args(p):
 def history(client, args, ui):
     entries = client.images.get(args.image).history()
     rows = [[e["Id"][:12] if e["Id"] != "<missing>" else "<missing>", fmt.ago(e["Created"]),
-             e["CreatedBy"] if args.no_trunc else e["CreatedBy"][:45], human_size(e["Size"]), e.get("Comment", "")]
+             e["CreatedBy"] if args.no_trunc else e["CreatedBy"][:45], format_decimal(e["Size"]), e.get("Comment", "")]
             for e in entries]
     ui.table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], rows)
     return entries
@@ -164,7 +164,7 @@ def image_prune(client, args, ui):
             for key, value in entry.items():
                 ui.print(f"{key.lower()}: {value}")
         ui.print()
-    ui.print(f"Total reclaimed space: {human_size(result.get('SpaceReclaimed', 0))}")
+    ui.print(f"Total reclaimed space: {format_decimal(result.get('SpaceReclaimed', 0))}")
     return result
 
 

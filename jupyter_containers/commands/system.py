@@ -78,7 +78,7 @@ def info(client, args, ui):
         "Images": len(client.images.list()),
         "StorageRoot": str(client.layout.root),
         "RunRoot": str(client.layout.run),
-        "CgroupVersion": cgroups.hierarchy_kind(),
+        "CgroupVersion": cgroups.detect().mode,
         "Version": __version__,
     }
     for key, value in data.items():

@@ -220,6 +220,6 @@ class BarPrinter:
 
 
 def _size(value: int) -> str:
-    from ..units import human_size
+    from ..units import format_decimal
 
-    return human_size(value)
+    return format_decimal(value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..units import human_size
+from ..units import format_decimal
 from . import verb
 from .containers import _append, _each, _show_inspect
 
@@ -81,5 +81,5 @@ def prune(client, args, ui):
         ui.print("Deleted Volumes:")
         ui.lines(result["VolumesDeleted"])
         ui.print()
-    ui.print(f"Total reclaimed space: {human_size(result['SpaceReclaimed'])}")
+    ui.print(f"Total reclaimed space: {format_decimal(result['SpaceReclaimed'])}")
     return result

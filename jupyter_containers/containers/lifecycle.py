@@ -129,9 +129,13 @@ def launch(spec: dict) -> int:
     if spec.get("cgroup") is not None:
         from . import cgroups
 
+        from ..errors import ContainersError
+
         try:
-            cgroup = cgroups.create(spec["id"], spec["cgroup"])
+            cgroup = cgroups.create(spec["id"], spec["cgroup"], parent=spec["cgroup_parent"])
             cgroup.join(os.getpid())
+        except ContainersError as error:
+            raise StartFailed(125, str(error)) from None
         except OSError as error:
             raise StartFailed(125, f"cannot set up the container's cgroup: {error}") from None
 
@@ -426,7 +430,7 @@ def exec_in_container(spec: dict) -> int:
             seccomp_filter = handle.read()
     if spec.get("cgroup"):
         try:
-            cgroups.Cgroup.open(spec["id"]).join(os.getpid())
+            cgroups.Cgroup.open(spec["id"], parent=spec["cgroup_parent"]).join(os.getpid())
         except OSError as error:
             return fail(125, f"cannot join the container's cgroup: {error}")
     try:

@@ -91,6 +91,11 @@ class Runtime:
             name = self.store.reserve_name(options.pop("name", None), container_id)
             record = specs.build_record(container_id, name, image_info, command, options, timestamp())
             record["Snapshots"] = list(image_info.diff_ids)
+            from . import cgroups
+
+            warnings = cgroups.check(cgroup_limits(record), parent=self.settings.cgroup_parent)
+            if warnings:
+                record["Warnings"] = warnings
             directory = self.store.dir(container_id)
             try:
                 for sub in ("upper", "work"):
@@ -237,14 +242,6 @@ class Runtime:
                            "readonly": True})
             args = ["/dev/init", "--", *args]
 
-        cgroup_limits = {
-            "memory": host.get("Memory") or 0,
-            "memory_swap": host.get("MemorySwap") or 0,
-            "nano_cpus": host.get("NanoCpus") or 0,
-            "cpu_shares": host.get("CpuShares") or 0,
-            "pids_limit": host.get("PidsLimit") or 0,
-            "privileged": privileged,
-        }
         from . import cgroups
 
         base_state = {k: state.get(k) for k in ("RestartCount",) if k in state}
@@ -269,8 +266,9 @@ class Runtime:
             "privileged": privileged,
             "no_new_privs": no_new_privs,
             "seccomp": seccomp_path,
-            "cgroup": cgroup_limits,
-            "cgroup_mounts": cgroups.container_mounts(),
+            "cgroup": cgroup_limits(record),
+            "cgroup_parent": self.settings.cgroup_parent,
+            "cgroup_mounts": container_cgroup_mounts(cgroups.detect()),
             "shm_size": host.get("ShmSize") or (64 << 20),
             "sys_path": list(sys.path),
             "state": base_state,
@@ -284,6 +282,7 @@ class Runtime:
                 "id": container_id, "env": list(config["Env"]), "user": config.get("User") or "",
                 "group_add": spec["group_add"], "cwd": spec["cwd"], "tty": False, "caps": spec["caps"],
                 "no_new_privs": no_new_privs, "seccomp": seccomp_path, "cgroup": True,
+                "cgroup_parent": self.settings.cgroup_parent,
                 "host_network": network_mode == "host", "detach": False,
             }
         return spec, held_fds
@@ -409,7 +408,7 @@ class Runtime:
         from . import cgroups
 
         with contextlib.suppress(Exception):
-            cgroups.Cgroup.open(container_id).thaw()
+            cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).thaw()
 
     def stop(self, name_or_id: str, timeout: float | None = None, sig=None) -> None:
         """The stop signal, then SIGKILL after ``timeout`` seconds (docker's -t)."""
@@ -488,7 +487,7 @@ class Runtime:
                 raise Conflict(f"container {name_or_id} is already paused")
             if state["Status"] != "running":
                 raise Conflict(f"container {name_or_id} is not running")
-            cgroups.Cgroup.open(container_id).freeze()
+            cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).freeze()
             state.update(Status="paused", Paused=True)
             self.store.write_state(container_id, state)
 
@@ -500,7 +499,7 @@ class Runtime:
             state = self.store.load_state(container_id)
             if state["Status"] != "paused":
                 raise Conflict(f"container {name_or_id} is not paused")
-            cgroups.Cgroup.open(container_id).thaw()
+            cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).thaw()
             state.update(Status="running", Paused=False)
             self.store.write_state(container_id, state)
 
@@ -552,7 +551,7 @@ class Runtime:
         from . import cgroups
 
         with contextlib.suppress(FileNotFoundError):
-            cgroups.Cgroup.open(container_id).remove()
+            cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).remove()
         if (record.get("HostConfig") or {}).get("NetworkMode") not in ("none", "host", None):
             self.network.detach(container_id)
         run_dir = self.store.run_dir(container_id)
@@ -593,8 +592,8 @@ class Runtime:
         from . import cgroups
 
         existing = set(self.store.ids())
-        with contextlib.suppress(Exception):
-            cgroups.sweep(existing)
+        with self.store.index_lock():
+            cgroups.sweep(existing, parent=self.settings.cgroup_parent)
         if self._network is not None or (self.layout.run / "netns").exists():
             self.network.sweep(existing)
         with contextlib.suppress(FileNotFoundError):
@@ -618,6 +617,7 @@ def handle_exit(state_dir: str, spec: dict) -> int:
     layout = storage.Layout(Path(state_dir).parent.parent)
     store = ContainerStore(layout)
     container_id = spec["id"]
+    parent = spec.get("cgroup_parent") or config_module.Runtime(config=config_module.get_config()).cgroup_parent
     try:
         record = store.read_config(container_id)
     except ContainerNotFound:
@@ -628,7 +628,7 @@ def handle_exit(state_dir: str, spec: dict) -> int:
         code = exit_record.get("exit_code", 255)
         oom = False
         with contextlib.suppress(FileNotFoundError, OSError):
-            oom = cgroups.Cgroup.open(container_id).oom_killed()
+            oom = cgroups.Cgroup.open(container_id, parent=parent).oom_killed()
         if oom:
             code = 137
         state.update(Status="exited", Running=False, Paused=False, Restarting=False, Pid=0,
@@ -638,7 +638,7 @@ def handle_exit(state_dir: str, spec: dict) -> int:
         policy = record["HostConfig"].get("RestartPolicy") or {"Name": "no"}
         restart = _should_restart(policy, code, state.get("RestartCount", 0), stop_requested)
         with contextlib.suppress(FileNotFoundError, OSError):
-            cgroups.Cgroup.open(container_id).remove()
+            cgroups.Cgroup.open(container_id, parent=parent).remove()
         if restart:
             count = state.get("RestartCount", 0) + 1
             state.update(Status="restarting", Restarting=True, RestartCount=count)
@@ -699,6 +699,24 @@ def _marshal(value) -> bytes:
     import marshal
 
     return marshal.dumps(value)
+
+
+def cgroup_limits(record: dict) -> dict:
+    """The HostConfig keys cgroups.create() takes."""
+    host = record["HostConfig"]
+    keys = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit", "CpusetCpus", "BlkioWeight", "Privileged")
+    return {key: host[key] for key in keys if host.get(key)}
+
+
+def container_cgroup_mounts(hierarchies) -> list[tuple]:
+    """What the container sees under /sys/fs/cgroup (its own cgroups, by
+    its cgroup namespace): each v1 hierarchy, or the cgroup2 one."""
+    if not hierarchies.v1:
+        return [("cgroup2", None, "")] if hierarchies.unified else []
+    by_mount: dict[str, list[str]] = {}
+    for controller, mount in sorted(hierarchies.v1.items()):
+        by_mount.setdefault(mount, []).append(controller)
+    return [("cgroup", ",".join(controllers), os.path.basename(mount)) for mount, controllers in sorted(by_mount.items())]
 
 
 def _security_options(options: list[str]) -> dict:

@@ -13,7 +13,7 @@ import os
 import shlex
 
 from ..errors import UserError
-from ..units import parse_duration, parse_size
+from ..units import parse_cpus, parse_duration, parse_size, parse_swap
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
@@ -189,19 +189,6 @@ def tmpfs_dict(value) -> dict[str, str]:
     return result
 
 
-def cpus_to_nano(value) -> int:
-    try:
-        cpus = float(value)
-    except (TypeError, ValueError):
-        raise UserError(f"invalid --cpus '{value}'", hint="give a number of CPUs such as 0.5 or 2") from None
-    if cpus < 0:
-        raise UserError(f"invalid --cpus '{value}': must be positive")
-    limit = os.cpu_count() or 1
-    if cpus > limit:
-        raise UserError(f"range of CPUs is from 0.01 to {limit}.00, as there are only {limit} CPUs available")
-    return int(cpus * 1e9)
-
-
 def healthcheck(value, image_check: dict | None) -> dict | None:
     """docker-py's ``healthcheck`` dict (test, interval, timeout, retries,
     start_period; durations in ns or docker strings) over the image's."""
@@ -215,7 +202,7 @@ def healthcheck(value, image_check: dict | None) -> dict | None:
         if val is None:
             continue
         if field in ("Interval", "Timeout", "StartPeriod"):
-            val = val if isinstance(val, int) and val > 1000 else int(parse_duration(val, what=key) * 1e9)
+            val = val if isinstance(val, int) and val > 1000 else int(parse_duration(val, key) * 1e9)
         if field == "Test" and isinstance(val, str):
             val = ["CMD-SHELL", val]
         check[field] = val
@@ -262,17 +249,12 @@ def build_record(container_id: str, name: str, image, command, options: dict, cr
         port = str(port)
         exposed[port if "/" in port else f"{port}/tcp"] = {}
 
+    # Ranges and what the host can enforce are checked by cgroups.check().
     memory = options.get("mem_limit", options.get("memory"))
-    memory = parse_size(memory, what="memory limit") if memory not in (None, "", 0) else 0
+    memory = parse_size(memory, "--memory") if memory not in (None, "", 0) else 0
     swap = options.get("memswap_limit", options.get("memory_swap"))
-    swap = -1 if swap in (-1, "-1") else (parse_size(swap, what="memory+swap limit") if swap not in (None, "", 0) else 0)
-    if swap and swap != -1 and memory and swap < memory:
-        raise UserError("minimum memoryswap limit should be larger than memory limit, see usage")
-    if swap and swap != -1 and not memory:
-        raise UserError("you should always set the memory limit when using the memoryswap limit, see usage")
-    if memory and memory < 6 * 1024 * 1024:
-        raise UserError("minimum memory limit allowed is 6MB")
-    nano_cpus = options.get("nano_cpus") or (cpus_to_nano(options["cpus"]) if options.get("cpus") else 0)
+    swap = parse_swap(swap) if swap not in (None, "", 0) else 0
+    nano_cpus = options.get("nano_cpus") or (parse_cpus(options["cpus"]) if options.get("cpus") else 0)
     pids_limit = options.get("pids_limit")
     pids_limit = int(pids_limit) if pids_limit not in (None, "") else 0
 
@@ -346,7 +328,7 @@ def build_record(container_id: str, name: str, image, command, options: dict, cr
             "NanoCpus": int(nano_cpus or 0),
             "CpuShares": int(options.get("cpu_shares") or 0),
             "PidsLimit": pids_limit,
-            "ShmSize": parse_size(options["shm_size"], what="shm size") if options.get("shm_size") else 64 << 20,
+            "ShmSize": parse_size(options["shm_size"], "--shm-size") if options.get("shm_size") else 64 << 20,
             "RestartPolicy": restart,
             "NetworkMode": network,
             "PortBindings": ports,

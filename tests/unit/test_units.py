@@ -1,7 +1,7 @@
 import pytest
 
 from jupyter_containers.errors import UserError
-from jupyter_containers.units import human_duration, human_size, parse_duration, parse_size
+from jupyter_containers.units import human_duration, format_decimal, parse_duration, parse_size
 
 
 @pytest.mark.parametrize("text, value", [
@@ -32,8 +32,8 @@ def test_bad_durations(bad):
 
 
 def test_human_readable():
-    assert human_size(1_500_000) == "1.5MB"
-    assert human_size(999) == "999B"
+    assert format_decimal(1_500_000) == "1.5MB"
+    assert format_decimal(999) == "999B"
     assert human_duration(0.2) == "Less than a second"
     assert human_duration(75) == "About a minute"
     assert human_duration(3 * 3600) == "3 hours"
