@@ -18,7 +18,7 @@ import ipywidgets as w
 
 from .. import events
 from ..commands.ui import layer_status_text
-from ..units import human_size
+from ..units import format_decimal
 from .live import TextFallback
 
 _FINAL = (events.DONE, events.EXISTS, events.ERROR)
@@ -76,10 +76,10 @@ class LayerProgress:
 
     def size_text(self) -> str:
         if self.total is None:
-            return human_size(self.current) if self.current else ""
+            return format_decimal(self.current) if self.current else ""
         if self.status in (events.DONE, events.EXISTS):
-            return human_size(self.total)
-        return f"{human_size(min(self.current, self.total))} / {human_size(self.total)}"
+            return format_decimal(self.total)
+        return f"{format_decimal(min(self.current, self.total))} / {format_decimal(self.total)}"
 
     def as_dict(self) -> dict:
         return {"status": self.status, "current": self.current, "total": self.total, "cached": self.cached,
@@ -87,7 +87,7 @@ class LayerProgress:
 
 
 def _speed_text(speed: float | None) -> str:
-    return f"{human_size(speed)}/s" if speed else ""
+    return f"{format_decimal(speed)}/s" if speed else ""
 
 
 class _LayerRow:
@@ -190,7 +190,7 @@ class PullProgress(TextFallback, w.VBox):
         status = self._total_status()
         style = {"Failed": "danger"}.get(status, "success" if self.finished else "")
         self._total_row.show(status, done / total if total else (1.0 if self.finished else 0.0), style,
-                             f"{human_size(done)} / {human_size(total)}" if total else "",
+                             f"{format_decimal(done)} / {format_decimal(total)}" if total else "",
                              _speed_text(self._total_speed(now)))
 
     def text(self) -> str:
@@ -201,7 +201,7 @@ class PullProgress(TextFallback, w.VBox):
                 lines.append(f"{layer.id}: {layer_status_text(_as_event(layer))}" + (f"  {size}" if size else ""))
             if self.layers:
                 done, total = self.totals()
-                lines.append(f"Total: {self._total_status()}  {human_size(done)} / {human_size(total)}")
+                lines.append(f"Total: {self._total_status()}  {format_decimal(done)} / {format_decimal(total)}")
             lines += self.messages
             return "\n".join(lines)
 

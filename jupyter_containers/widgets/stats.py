@@ -10,7 +10,7 @@ from collections import deque
 
 import ipywidgets as w
 
-from ..units import human_binary_size, human_size
+from ..units import format_binary, format_decimal
 from .live import LiveWidget
 
 _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -42,24 +42,14 @@ class _History:
         self.network_rate.append(rate)
 
 
-def _pair(first, second, formatter) -> str:
-    if first is None or second is None:
-        return "--"
-    return f"{formatter(first)} / {formatter(second)}"
-
-
-def _percent(value) -> str:
-    return "--" if value is None else f"{value:.2f}%"
+_COLUMNS = ["CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]
+_HEADERS = ["NAME", *_COLUMNS]
 
 
 def _row(history: _History) -> list[str]:
-    s = history.latest
-    return [history.name, _percent(s.cpu_percent), _pair(s.memory_usage, s.memory_limit, human_binary_size),
-            _percent(s.memory_percent), _pair(s.net_rx, s.net_tx, human_size),
-            _pair(s.block_read, s.block_write, human_size), "--" if s.pids is None else str(s.pids)]
-
-
-_HEADERS = ["NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]
+    """docker stats' columns, as ``ContainerStats.display`` formats them."""
+    shown = history.latest.display()
+    return [history.name] + [shown[column] for column in _COLUMNS]
 
 
 def plot_svg(title: str, series: list[tuple[str, list[float], list[float]]], *, floor: float,
@@ -191,9 +181,9 @@ class ResourceMonitor(LiveWidget, w.VBox):
             return [(colours[h.name], list(h.times), list(getattr(h, attribute))) for h in current]
 
         self.plots.value = (plot_svg("CPU %", series("cpu"), floor=100.0, label=lambda v: f"{v:.0f}%")
-                            + plot_svg("Memory", series("memory"), floor=1 << 20, label=human_binary_size)
+                            + plot_svg("Memory", series("memory"), floor=1 << 20, label=format_binary)
                             + plot_svg("Network", series("network_rate"), floor=1000.0,
-                                       label=lambda v: f"{human_size(v)}/s"))
+                                       label=lambda v: f"{format_decimal(v)}/s"))
         self._show_status()
 
     def _show_status(self) -> None:

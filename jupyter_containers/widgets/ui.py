@@ -24,6 +24,7 @@ import time
 from ..commands.containers import RunResult
 from ..commands.format import stats_table
 from ..commands.ui import UI, ProgressPrinter, text_table
+from ..errors import ContainersError
 
 DEFAULT_GRACE = 10.0
 _FLUSH_INTERVAL = 0.05
@@ -220,8 +221,6 @@ def _grace(container) -> float:
 
 def _quietly(action, *args) -> None:
     """Signal something that may have just ended on its own."""
-    from ..errors import ContainersError
-
     try:
         action(*args)
     except ContainersError:
@@ -279,7 +278,7 @@ class LiveOutput:
                 if data:
                     write(data)
                 close()
-            except (OSError, ValueError):
+            except (OSError, ValueError, ContainersError):
                 pass                      # it ended without reading it all
 
         threading.Thread(target=pump, daemon=True).start()
