@@ -218,9 +218,9 @@ class Container(Model):
 
     def attach(self, stdin: bool = False) -> "Attachment":
         """Connect to the running container's output (and stdin)."""
-        from .containers.attach import Attachment as Raw
+        from .containers.attach import AttachClient
 
-        return Attachment(Raw.connect(self.client.runtime.store.run_dir(self.id)), self)
+        return Attachment(AttachClient.connect(self.client.runtime.store.run_dir(self.id)), self)
 
     def exec_run(self, cmd, stdout: bool = True, stderr: bool = True, stdin: bool = False, tty: bool = False,
                  privileged: bool = False, user: str = "", detach: bool = False, stream: bool = False,
@@ -255,16 +255,14 @@ class Container(Model):
 
     def stats(self, stream: bool = True, decode: bool | None = None, interval: float = 1.0):
         """docker stats' numbers: one dict (``stream=False``) or an iterator."""
-        from .containers import stats
-
         if not stream:
-            return stats.snapshot(self.client.runtime, [self.id])[0]
-        return (batch[0] for batch in stats.stream(self.client.runtime, [self.id], interval=interval) if batch)
+            found = self.client.runtime.stats([self.id])
+            return found[0].to_dict() if found else None
+        return (batch[0].to_dict() for batch in self.client.runtime.stats([self.id], stream=True, interval=interval)
+                if batch)
 
     def top(self) -> dict:
-        from .containers import stats
-
-        return stats.top(self.client.runtime, self.id)
+        return self.client.runtime.top(self.id)
 
     def export(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """The container's filesystem as a tar stream (docker export)."""
@@ -350,9 +348,16 @@ class Attachment:
         self.exit_code = None
 
     def __iter__(self):
-        for stream, data in self.raw:
-            yield stream, data
+        yield from self.raw.output()
         self.exit_code = self.raw.exit_code
+        if self.exit_code is None:
+            # The monitor ended without an exit frame: the record knows.
+            self.exit_code = self.container.client.runtime.wait(self.container.id)["StatusCode"]
+        if self.container.attrs["HostConfig"].get("AutoRemove"):
+            # --rm: return once the container is gone, as docker does.
+            while self.raw.read_frame() is not None:
+                pass
+        self.raw.close()
 
     def send(self, data: bytes) -> None:
         self.raw.send_stdin(data)

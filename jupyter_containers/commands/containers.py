@@ -496,17 +496,19 @@ def _stats_args(p):
 @verb("stats", "Display a live stream of container(s) resource usage statistics", configure=_stats_args,
       also=[("container", "stats")])
 def stats(client, args, ui):
-    from ..containers import stats as stats_module
+    names = {}
 
-    if args.containers:
-        ids = [client.runtime.store.resolve(n) for n in args.containers]
-    else:
-        ids = [c.id for c in client.containers.list(all=args.all)]
+    def current_ids():
+        found = [client.containers.get(n) for n in args.containers] if args.containers else \
+            client.containers.list(all=args.all)
+        names.update({c.id: c.name for c in found})
+        return [c.id for c in found]
+
     if args.no_stream:
-        sample = stats_module.snapshot(client.runtime, ids)
-        ui.stats([sample], stream=False)
+        sample = client.runtime.stats(current_ids())
+        ui.stats([sample], stream=False, names=names)
         return sample
-    ui.stats(stats_module.stream(client.runtime, ids), stream=True)
+    ui.stats(client.runtime.stats(current_ids, stream=True), stream=True, names=names)
     return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-from ..units import format_binary, human_duration, format_decimal
+from ..units import format_decimal, human_duration
 
 
 def parse_time(text: str) -> float | None:
@@ -104,16 +104,12 @@ def images_table(images, *, digests: bool = False, no_trunc: bool = False):
     return headers, rows
 
 
-def stats_table(samples):
+def stats_table(samples, names: dict):
+    """docker stats' table from ``stats.ContainerStats`` objects."""
     headers = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]
     rows = []
-    for s in samples:
-        rows.append([
-            s["id"][:12], s["name"], f"{s['cpu_percent']:.2f}%",
-            f"{format_binary(s['memory_usage'])} / {format_binary(s['memory_limit'])}",
-            f"{s['memory_percent']:.2f}%",
-            f"{format_decimal(s.get('net_rx', 0))} / {format_decimal(s.get('net_tx', 0))}",
-            f"{format_decimal(s.get('block_read', 0))} / {format_decimal(s.get('block_write', 0))}",
-            str(s.get("pids", 0)),
-        ])
+    for sample in samples:
+        shown = sample.display()
+        shown["NAME"] = names.get(sample.id, sample.id[:12])
+        rows.append([shown[h] for h in headers])
     return headers, rows

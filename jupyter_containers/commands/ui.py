@@ -63,7 +63,9 @@ class UI:
             self.output(stream, data)
         return attachment.exit_code
 
-    def stats(self, samples, *, stream: bool) -> None:
+    def stats(self, samples, *, stream: bool, names: dict) -> None:
+        """Show lists of ``stats.ContainerStats`` as they come; ``names``
+        maps container ids to names."""
         raise NotImplementedError
 
     def exec(self, container, command, **options) -> int:
@@ -129,12 +131,12 @@ class TerminalUI(UI):
         return exec_terminal(container, command, stdin=self.stdin, stdout=self.stdout, stderr=self.stderr,
                              **options)
 
-    def stats(self, samples, *, stream: bool) -> None:
+    def stats(self, samples, *, stream: bool, names: dict) -> None:
         from .format import stats_table
 
         first = True
         for batch in samples:
-            headers, rows = stats_table(batch)
+            headers, rows = stats_table(batch, names)
             if stream and self.interactive:
                 self.stdout.write("\x1b[2J\x1b[H")
             elif not first:
@@ -161,6 +163,8 @@ class ProgressPrinter:
 
 
 def layer_status_text(event: events.Progress) -> str:
+    if event.message and event.status == events.DONE:
+        return event.message
     return {
         events.WAITING: "Waiting",
         events.DOWNLOADING: "Downloading",

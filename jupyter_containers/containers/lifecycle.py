@@ -396,6 +396,8 @@ def exec_in_container(spec: dict) -> int:
     namespaces, fork, take on its user, capabilities, no_new_privs and
     seccomp filter, exec. Reports on the sync fd like ``start``; returns
     the process's exit status (128+N for a signal)."""
+    import _signal
+
     from ..linux import caps, seccomp  # noqa: F401 - imported before entering the container
     from ..linux import syscalls as sc
     from . import cgroups, users
@@ -491,11 +493,10 @@ def exec_in_container(spec: dict) -> int:
     if spec.get("detach"):
         return 0
     # Signals meant for the process reach it directly (its pid was
-    # reported); this helper only waits for it.
-    import signal
-
-    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-        signal.signal(number, signal.SIG_IGN)
+    # reported); this helper only waits for it. (_signal, imported before
+    # entering the container: `signal` would import enum, 4 ms.)
+    for number in (2, 15, 1, 3):  # SIGINT, SIGTERM, SIGHUP, SIGQUIT
+        _signal.signal(number, _signal.SIG_IGN)
     while True:
         try:
             _, status = os.waitpid(child, 0)

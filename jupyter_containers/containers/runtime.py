@@ -98,8 +98,12 @@ class Runtime:
                 record["Warnings"] = warnings
             directory = self.store.dir(container_id)
             try:
-                for sub in ("upper", "work"):
-                    (directory / sub).mkdir(parents=True, mode=0o700)
+                directory.mkdir(parents=True, mode=0o700)
+                # The overlay's root takes the upper directory's mode: 0755,
+                # so a container's non-root users can reach "/".
+                (directory / "upper").mkdir(mode=0o755)
+                (directory / "upper").chmod(0o755)
+                (directory / "work").mkdir(mode=0o700)
                 self._prepare_volumes(record, image_info, volumes)
                 self.store.write_state(container_id, initial_state())
                 self.store.write_config(container_id, record)
@@ -152,7 +156,8 @@ class Runtime:
                 start_spec, held_fds = self._start_spec(record, state)
                 storage.write_atomic(self.store.dir(container_id) / SPEC_FILE,
                                      _marshal(start_spec), 0o600)
-                return self._spawn(container_id, record, start_spec, attach=attach, held_fds=held_fds)
+                started = self._spawn(container_id, record, start_spec, attach=attach, held_fds=held_fds)
+                return started.attach
             except BaseException as error:
                 self._release(container_id, record)
                 failed = dict(state)
@@ -168,18 +173,24 @@ class Runtime:
         run_dir = self.store.run_dir(container_id)
         run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         config = record["Config"]
-        return spawn_monitor(
-            container_id,
-            state_dir=str(self.store.dir(container_id)),
-            run_dir=str(run_dir),
-            hook_argv=hook_argv(str(self.store.dir(container_id))),
-            tty=bool(config.get("Tty")),
-            stdin=bool(config.get("OpenStdin")),
-            wait_attach=attach,
-            log_max_size=self.settings.log_max_size,
-            log_max_files=self.settings.log_max_files,
-            hold_fds=held_fds,
-        )
+        check = start_spec.get("health")
+        try:
+            return spawn_monitor(
+                container_id,
+                state_dir=str(self.store.dir(container_id)),
+                run_dir=str(run_dir),
+                hook_argv=hook_argv(str(self.store.dir(container_id))),
+                tty=bool(config.get("Tty")),
+                stdin=bool(config.get("OpenStdin")),
+                wait_attach=attach,
+                log_max_size=self.settings.log_max_size,
+                log_max_files=self.settings.log_max_files,
+                hold_fds=[s.fileno() for s in held_fds],
+                health_interval=check["Interval"] / 1e9 if check else None,
+            )
+        finally:
+            for held in held_fds:
+                held.close()  # the monitor holds them now
 
     def _start_spec(self, record: dict, state: dict) -> tuple[dict, list]:
         """Everything the start hook needs, precomputed (it reads it with
@@ -368,6 +379,54 @@ class Runtime:
         if limit is not None and limit >= 0:
             result = result[:limit]
         return result
+
+    def stats(self, names_or_ids, *, stream: bool = False, interval: float = 1.0):
+        """docker stats' figures: a list of ``stats.ContainerStats`` (one
+        sample over a quarter second for all of them together), or with
+        ``stream`` an iterator of such lists. ``names_or_ids`` may be a
+        callable returning the ids to follow."""
+        from . import stats
+
+        if callable(names_or_ids):
+            ids = names_or_ids
+        else:
+            ids = [self.store.resolve(n) for n in names_or_ids]
+        network = self.network.counters if self._network_available() else None
+        if not stream:
+            return stats.one_shot(ids, network=network, parent=self.settings.cgroup_parent)
+        return stats.stream(ids, interval=interval, network=network, parent=self.settings.cgroup_parent)
+
+    def _network_available(self) -> bool:
+        try:
+            from ..network import manager  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def top(self, name_or_id: str) -> dict:
+        """docker top: the container's processes, as ps -ef shows them."""
+        from . import cgroups
+
+        container_id = self.store.resolve(name_or_id)
+        if self.store.load_state(container_id)["Status"] not in ("running", "paused"):
+            raise Conflict(f"container {name_or_id} is not running")
+        rows = []
+        ticks = os.sysconf("SC_CLK_TCK")
+        for pid in sorted(cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).pids()):
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as handle:
+                    stat = handle.read()
+                with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                    cmdline = handle.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+                uid = os.stat(f"/proc/{pid}").st_uid
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            fields = stat[stat.rindex(b")") + 2:].split()
+            comm = stat[stat.index(b"(") + 1:stat.rindex(b")")].decode("utf-8", "replace")
+            cpu_seconds = (int(fields[11]) + int(fields[12])) // ticks
+            rows.append([str(uid), str(pid), fields[1].decode(), "0", "", "?",
+                         time.strftime("%H:%M:%S", time.gmtime(cpu_seconds)), cmdline or f"[{comm}]"])
+        return {"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "Processes": rows}
 
     def _image_matches(self, attrs: dict, value: str) -> bool:
         if value in (attrs.get("ImageName"), attrs.get("Image"), attrs["Config"].get("Image")):

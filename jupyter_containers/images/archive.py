@@ -185,7 +185,7 @@ def _load_docker(store: ContentStore, root: str, progress) -> list[str]:
             media_type = _layer_media_type(path)
             digest, size = _ingest_file(store, path)
             progress(events.Progress("layer", events.short_id(digest), events.DONE, size, size,
-                                     message="Loading layer"))
+                                     message="Loaded"))
             layers.append({"mediaType": media_type, "digest": digest, "size": size})
         manifest = {"schemaVersion": 2, "mediaType": mediatypes.OCI_MANIFEST,
                     "config": {"mediaType": mediatypes.OCI_CONFIG, "digest": config_digest, "size": config_size},
@@ -222,7 +222,7 @@ def _load_oci(store: ContentStore, root: str, progress) -> list[str]:
             _ingest_file(store, _blob_path(root, blob["digest"]), blob["digest"])
             if blob is not manifest["config"]:
                 progress(events.Progress("layer", events.short_id(blob["digest"]), events.DONE,
-                                         blob.get("size", 0), blob.get("size"), message="Loading layer"))
+                                         blob.get("size", 0), blob.get("size"), message="Loaded"))
         stored = store.write_bytes(raw, descriptor["digest"], media_type)
         store.set(name, stored, {REPO_DIGEST: repo_digest})
         names.append(name)
@@ -230,14 +230,11 @@ def _load_oci(store: ContentStore, root: str, progress) -> list[str]:
 
 
 def _name_for(ref_name: str, digest: str) -> str:
-    """An OCI ref name may be a full reference or only a tag."""
+    """An OCI ref name is a full reference (``busybox:1.36``,
+    ``quay.io/x/y:1``) or, as skopeo and umoci write it, only a tag."""
+    if "/" in ref_name or ":" in ref_name:
+        return str(references.parse(ref_name))
     if ref_name:
-        try:
-            ref = references.parse(ref_name)
-            if "/" in ref_name or ":" not in ref_name:
-                return str(ref)
-        except UserError:
-            pass
         return str(references.parse(f"localhost/image:{ref_name}"))
     return f"localhost/image@{digest}"
 
