@@ -111,7 +111,9 @@ class ContainerMagics(Magics):
         if not argv:
             commands.build_parser("%container").print_help()
             return None
-        return _returned(commands.execute(self.client, argv, ui, prog="%container"))
+        args = commands.parse(argv, prog="%container")
+        result = args._run(self.client, args, ui)
+        return None if "logs" in (args.verb, getattr(args, "subverb", None)) else _returned(result)
 
     def _cell(self, argv: list[str], ui):
         verb = argv[0] if argv else ""
@@ -144,8 +146,8 @@ def _script(body: str) -> bytes:
 def _returned(result):
     """What a line magic gives back: client objects (so ``db = %container
     run -d …`` works) and exit statuses; None for results the verb already
-    showed in full (tables, JSON, log lines), which IPython would show
-    again."""
+    showed in full (tables, JSON, and the logs of the container ``logs``
+    returns), which IPython would show again."""
     from .client import Model
     from .commands.containers import RunResult
 

@@ -74,18 +74,19 @@ def plot_svg(title: str, series: list[tuple[str, list[float], list[float]]], *, 
 
 class ResourceMonitor(LiveWidget, w.VBox):
     """Live ``docker stats`` for ``containers`` (client ``Container`` objects
-    or names; none: all running containers, following those that start
+    or names; none: the running containers, following those that start
     later), sampled every ``interval`` seconds, with the last ``history``
     samples plotted.
 
-    ``samples``: an iterator of sample lists to show instead of sampling
-    (what the ``stats`` verb passes). With ``follow=False`` only the first
-    list is shown. Updates end when the widget is closed or every container
-    it watches is gone.
+    ``samples``: an iterator of lists of ``stats.ContainerStats`` to show
+    instead of sampling, ``names`` their containers' names by id (what the
+    ``stats`` verb passes). With ``follow=False`` only the first list is
+    shown. Updates end when the widget is closed or every container it has
+    shown is gone.
     """
 
-    def __init__(self, containers=None, *, client=None, samples=None, follow: bool = True,
-                 interval: float = 1.0, history: int = 60, **kwargs):
+    def __init__(self, containers=None, *, client=None, samples=None, names: dict | None = None,
+                 follow: bool = True, interval: float = 1.0, history: int = 60, **kwargs):
         if client is None:
             from ..client import Client
 
@@ -97,7 +98,8 @@ class ResourceMonitor(LiveWidget, w.VBox):
         self.histories: dict[str, _History] = {}
         self.samples_seen = 0
         self.ended = False
-        self._watch_all = containers is None and samples is None
+        self._names = names if names is not None else {}
+        self._had_containers = False
         if samples is None:
             samples = self._sample(containers)
         self._samples = iter(samples)
@@ -112,20 +114,22 @@ class ResourceMonitor(LiveWidget, w.VBox):
         self._start_live()
 
     def _sample(self, containers):
-        from ..containers import stats
-
         if containers is None:
-            return stats.stream(lambda: [c.id for c in self.client.containers.list()], interval=self.interval)
-        ids = [self.client.containers.get(c).id if isinstance(c, str) else c.id for c in containers]
-        return stats.stream(ids, interval=self.interval)
+            def ids():            # re-listed at every sample: follows containers that start later
+                return [c.id for c in self.client.containers.list()]
+        else:
+            ids = [self.client.containers.get(c).id if isinstance(c, str) else c.id for c in containers]
+        return self.client.runtime.stats(ids, stream=True, interval=self.interval)
 
     def _name(self, container_id: str) -> str:
         from ..errors import ContainerNotFound
 
-        try:
-            return self.client.containers.get(container_id).name
-        except ContainerNotFound:
-            return container_id[:12]
+        if container_id not in self._names:
+            try:
+                self._names[container_id] = self.client.containers.get(container_id).name
+            except ContainerNotFound:
+                return container_id[:12]
+        return self._names[container_id]
 
     def _restartable(self) -> bool:
         return not self.ended
@@ -137,8 +141,8 @@ class ResourceMonitor(LiveWidget, w.VBox):
             if batch is None or stop.is_set():
                 break
             self.add(batch)
-            gone = not batch and self.samples_seen > 1 and not self._watch_all
-            if gone or not self.follow:
+            self._had_containers = self._had_containers or bool(batch)
+            if (self._had_containers and not batch) or not self.follow:
                 self.ended = True
                 break
         self._show_status()

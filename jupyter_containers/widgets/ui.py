@@ -130,15 +130,15 @@ class NotebookUI(UI):
     def detached(self, container) -> None:
         self.print(container.name)
 
-    def stats(self, samples, *, stream: bool) -> None:
+    def stats(self, samples, *, stream: bool, names: dict) -> None:
         if self.widgets:
             from .stats import ResourceMonitor
 
-            self.show(ResourceMonitor(samples=samples, follow=stream))
+            self.show(ResourceMonitor(samples=samples, names=names, follow=stream))
             return
         try:
             for number, batch in enumerate(samples):
-                headers, rows = stats_table(batch)
+                headers, rows = stats_table(batch, names)
                 self.lines(([""] if number else []) + text_table(headers, rows))
                 self.flush()
         except KeyboardInterrupt:
