@@ -16,7 +16,7 @@ done
 apt_runtime=(gcc libc6-dev libseccomp2 nftables iptables)
 # Tests: a real registry, real image tools to compare against, Debian images
 # built from packages, a browser for the JupyterLab panel.
-apt_test=(docker-registry skopeo umoci crun busybox-static mmdebstrap apache2-utils chromium)
+apt_test=(docker-registry skopeo umoci crun runc podman busybox-static mmdebstrap apache2-utils chromium)
 
 missing=()
 pkgs=("${apt_runtime[@]}")

@@ -15,6 +15,9 @@ pytest_plugins = [
     "tests.fixtures.layers",
     "tests.fixtures.compare",
     "tests.fixtures.cgroups",
+    "tests.fixtures.images",
+    "tests.fixtures.containers",
+    "tests.fixtures.podman",
 ]
 
 
