@@ -32,10 +32,12 @@ class LiveWidget(TextFallback):
     return soon after ``stop`` is set.
     """
 
+    _thread: threading.Thread | None = None
+    _stop_event: threading.Event | None = None
+
     def _start_live(self) -> None:
+        """Call at the end of ``__init__``: starts the updates."""
         self._live_lock = threading.Lock()
-        self._stop_event = threading.Event()
-        self._thread: threading.Thread | None = None
         self._view_count = 0
         self.observe(self._views_changed, "_view_count")
         self.start()
@@ -43,7 +45,7 @@ class LiveWidget(TextFallback):
     def start(self) -> None:
         """(Re)start background updates; no-op while they run."""
         with self._live_lock:
-            if self._thread is not None and self._thread.is_alive():
+            if self.running:
                 return
             self._stop_event = threading.Event()
             self._thread = threading.Thread(target=self._run, args=(self._stop_event,), daemon=True,
@@ -52,13 +54,12 @@ class LiveWidget(TextFallback):
 
     def stop(self) -> None:
         """Stop background updates (the widget keeps what it shows)."""
-        with self._live_lock:
+        if self._stop_event is not None:
             self._stop_event.set()
 
     @property
     def running(self) -> bool:
-        thread = self._thread
-        return thread is not None and thread.is_alive() and not self._stop_event.is_set()
+        return self._thread is not None and self._thread.is_alive() and not self._stop_event.is_set()
 
     def join(self, timeout: float | None = None) -> None:
         """Wait until the background updates have ended."""

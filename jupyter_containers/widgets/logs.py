@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import threading
+import time
 from collections import deque
 
 import ipywidgets as w
@@ -76,10 +77,13 @@ class LogViewer(LiveWidget, w.VBox):
         self.timestamps = timestamps
         self.lines: deque[LogLine] = deque(maxlen=max_lines)
         self.received = 0
+        #: How many times lines were skipped to keep up.
+        self.skips = 0
         self.ended = False
         self.removed = False
         self._tail = None if tail in (None, "all") else int(tail)
-        self._since = since
+        self._started = False
+        self._next_since = since
         # The newest log time taken, and how many entries carry exactly that
         # time, so the next read (from that time on) skips what was taken.
         self._last_time: str | None = None
@@ -149,32 +153,40 @@ class LogViewer(LiveWidget, w.VBox):
             return False
 
     def _read_new(self) -> None:
-        first_read = self._last_time is None
-        skip = 0 if first_read else self._taken_at_last_time
-        limit = self._tail if first_read else self.max_lines
+        """Take the lines written since the last read (at most
+        ``max_lines``; the first read takes the tail)."""
+        first = not self._started
+        limit = self._tail if first else self.max_lines
+        skip = self._taken_at_last_time
+        read_at = time.time()
         try:
             # One more than shown tells whether lines were skipped.
             entries = list(self.container.log_entries(
-                tail=None if limit is None else limit + skip + 1,
-                since=self._since if first_read else self._last_time, timestamps=self.timestamps))
+                tail=None if limit is None else limit + skip + 1, since=self._next_since,
+                timestamps=self.timestamps))
         except ContainerNotFound:
             return
+        self._started = True
         new = []
         for entry in entries:
-            if skip and entry[2] == self._last_time:
+            if skip and entry.time == self._last_time:
                 skip -= 1
             else:
                 new.append(entry)
-        if limit is not None and len(new) > limit:
-            new = new[-limit:]
-            if not first_read:
-                self._add(SKIPPED, "… earlier lines skipped: the container writes faster than they can be shown\n")
-        for stream, data, time in new:
-            if time == self._last_time:
+        for entry in new:
+            if entry.time == self._last_time:
                 self._taken_at_last_time += 1
             else:
-                self._last_time, self._taken_at_last_time = time, 1
-            self._add(stream, data.decode("utf-8", "replace"))
+                self._last_time, self._taken_at_last_time = entry.time, 1
+        # Nothing written yet: what comes next is written from now on.
+        self._next_since = self._last_time if self._last_time is not None else read_at
+        if limit is not None and len(new) > limit:
+            new = new[len(new) - limit:]
+            if not first:
+                self.skips += 1
+                self._add(SKIPPED, "… earlier lines skipped: the container writes faster than they can be shown\n")
+        for entry in new:
+            self._add(entry.stream, entry.data.decode("utf-8", "replace"))
 
     def _add(self, stream: str, text: str) -> None:
         """Append ``text``, completing the stream's unfinished line."""

@@ -10,6 +10,7 @@ from collections import deque
 
 import ipywidgets as w
 
+from ..errors import ContainerNotFound, ContainersError
 from ..units import format_binary, format_decimal
 from .live import LiveWidget
 
@@ -122,8 +123,6 @@ class ResourceMonitor(LiveWidget, w.VBox):
         return self.client.runtime.stats(ids, stream=True, interval=self.interval)
 
     def _name(self, container_id: str) -> str:
-        from ..errors import ContainerNotFound
-
         if container_id not in self._names:
             try:
                 self._names[container_id] = self.client.containers.get(container_id).name
@@ -136,8 +135,11 @@ class ResourceMonitor(LiveWidget, w.VBox):
 
     def _run(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            with self._samples_lock:
-                batch = next(self._samples, None)
+            try:
+                with self._samples_lock:
+                    batch = next(self._samples, None)
+            except ContainersError:        # a container it was given is gone
+                batch = []
             if batch is None or stop.is_set():
                 break
             self.add(batch)

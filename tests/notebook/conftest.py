@@ -42,14 +42,25 @@ class Recorder(io.TextIOBase):
         raise AssertionError(f"{needle!r} never written; output: {seen!r}")
 
 
-class Cell:
-    """What one cell did: its result, stdout, stderr and displays."""
+def wait_until(condition, timeout: float = 30, what: str = "the condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
 
-    def __init__(self, result, stdout: Recorder, stderr: Recorder, displays: list[dict]):
+
+class Cell:
+    """What one cell did: its result, stdout, stderr, displays, and the
+    value IPython showed as ``Out[n]`` (``shown``: its format bundle, as a
+    kernel's execute_result carries it, or None)."""
+
+    def __init__(self, result, stdout: Recorder, stderr: Recorder, displays: list[dict], shown):
         self.result = result
         self.stdout = stdout
         self.stderr = stderr
         self.displays = displays
+        self.shown = shown
 
     @property
     def widgets(self) -> list:
@@ -78,6 +89,10 @@ class Shell:
 
     def __init__(self, shell: InteractiveShell):
         self.shell = shell
+        self._shown = []
+        # Out[n] goes to Cell.shown rather than into stdout, as in a kernel.
+        shell.displayhook.write_output_prompt = lambda: None
+        shell.displayhook.write_format_data = lambda data, metadata=None: self._shown.append(data)
 
     @property
     def magics(self):
@@ -93,6 +108,7 @@ class Shell:
             displays.append(data)
             return publish(data, *args, **kwargs)
 
+        self._shown.clear()
         saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = stdout, stderr
         publisher.publish = record
@@ -101,26 +117,29 @@ class Shell:
         finally:
             sys.stdout, sys.stderr = saved
             del publisher.publish
-        return Cell(result, stdout, stderr, displays)
+        return Cell(result, stdout, stderr, displays, self._shown[0] if self._shown else None)
 
 
 @pytest.fixture
-def shell(storage_root):
+def shell(client):
+    """A fresh InteractiveShell with the extension loaded, on ``client``'s
+    private storage root (plain ``busybox`` resolves to the test registry;
+    the containers are swept at the end)."""
     InteractiveShell.clear_instance()
     ipython = InteractiveShell.instance(config=Config({"HistoryManager": {"enabled": False}}))
     ipython.run_line_magic("load_ext", "jupyter_containers")
     wrapper = Shell(ipython)
+    assert wrapper.run("%container pull -q busybox").error is None
     try:
         yield wrapper
     finally:
         ipython.run_line_magic("unload_ext", "jupyter_containers")
         InteractiveShell.clear_instance()
-        remove_all_containers()
 
 
-def remove_all_containers() -> None:
-    from jupyter_containers.client import Client
-
-    client = Client()
-    for container in client.containers.list(all=True):
-        container.remove(force=True)
+@pytest.fixture
+def python(hub, shell):
+    """``python`` and ``python:3.11`` resolve to the fixture Python image,
+    pulled already."""
+    hub.ensure("python_image", "library/python", tags=("latest", "3.11"))
+    assert shell.run("%container pull -q python:3.11").error is None
