@@ -539,15 +539,17 @@ class Network(Model):
         return [self.client.containers.get(i) for i in (self.attrs.get("Containers") or {})]
 
     def reload(self) -> "Network":
-        self.attrs = self.client.network_manager.get(self.name)
+        self.attrs = self.client.network_manager.get(self.name).inspect()
         return self
 
     def connect(self, container, aliases=None, ipv4_address=None) -> None:
-        self.client.network_manager.connect(_container_id(container, self.client), self.name,
-                                            aliases=aliases, ip=ipv4_address)
+        self.client.runtime.connect(_container_id(container, self.client), self.name,
+                                    aliases=aliases or (), ip=ipv4_address)
+        self.reload()
 
     def disconnect(self, container, force: bool = False) -> None:
-        self.client.network_manager.disconnect(_container_id(container, self.client), self.name)
+        self.client.runtime.disconnect(_container_id(container, self.client), self.name)
+        self.reload()
 
     def remove(self) -> None:
         self.client.network_manager.remove(self.name)
@@ -573,17 +575,31 @@ class NetworkCollection:
 
             raise UserError(f"network driver '{driver}' is not supported", hint="use the bridge driver")
         return Network(self.client.network_manager.create(name, subnet=subnet, gateway=gateway, labels=labels,
-                                                          internal=internal), self.client)
+                                                          internal=internal).inspect(), self.client)
 
     def get(self, name: str) -> Network:
-        return Network(self.client.network_manager.get(name), self.client)
+        return Network(self.client.network_manager.get(name).inspect(), self.client)
 
     def list(self, names=None, ids=None, filters=None) -> list[Network]:
-        return [Network(a, self.client) for a in self.client.network_manager.list(filters=filters)
-                if (not names or a["Name"] in names) and (not ids or a["Id"] in ids)]
+        from .containers.filters import labels_match
+
+        filters = _filters_dict(filters)
+        found = []
+        for network in self.client.network_manager.list():
+            attrs = network.inspect()
+            if names and attrs["Name"] not in names or ids and attrs["Id"] not in ids:
+                continue
+            if "name" in filters and not any(f in attrs["Name"] for f in filters["name"]):
+                continue
+            if "label" in filters and not labels_match(attrs.get("Labels") or {}, filters["label"]):
+                continue
+            if "driver" in filters and attrs.get("Driver") not in filters["driver"]:
+                continue
+            found.append(Network(attrs, self.client))
+        return found
 
     def prune(self, filters=None) -> dict:
-        return self.client.network_manager.prune(filters=filters)
+        return {"NetworksDeleted": self.client.network_manager.prune()}
 
 
 class Volume(Model):

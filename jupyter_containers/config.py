@@ -20,7 +20,7 @@ import os
 import threading
 from pathlib import Path
 
-from traitlets import Bool, Dict, Float, Int, List, Unicode, default
+from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default
 from traitlets.config import Config, Configurable
 
 CONFIG_BASENAME = "jupyter_containers_config"
@@ -167,7 +167,35 @@ class Network(Configurable):
     user_subnet_pool = Unicode(
         "10.213.0.0/16",
         help="""Pool that `network create` takes /24 subnets from when none is
-        given (the default bridge's subnet is never handed out).""",
+        given (the default bridge's subnet is never handed out, nor any
+        subnet that overlaps a route or address of the host).""",
+    ).tag(config=True)
+
+    firewall_backend = Enum(
+        ["auto", "nftables", "iptables"],
+        default_value="auto",
+        help="""How forwarding, masquerade and published-port rules are
+        installed. `nftables`: a table of the project's own
+        (`ip jupyter_containers_<tag>`, one per storage root). `iptables`:
+        chains `JC-<tag>-…` jumped to from the built-in chains. `auto`:
+        iptables when the host's iptables FORWARD policy is DROP (docker
+        installed: an nftables accept cannot overrule an iptables drop),
+        else nftables when `nft` is installed, else iptables.""",
+    ).tag(config=True)
+
+    ip_forward = Enum(
+        ["leave", "enable"],
+        default_value="leave",
+        help="""`net.ipv4.ip_forward` is the host's setting. `leave`: never
+        touch it; when it is 0, containers reach the host and each other but
+        not other networks (a warning says so). `enable`: set it to 1 when a
+        bridge network is brought up (it is never reset, as with docker).""",
+    ).tag(config=True)
+
+    mtu = Int(
+        0,
+        help="""MTU of the bridges and container interfaces. 0: the kernel's
+        default (1500).""",
     ).tag(config=True)
 
 

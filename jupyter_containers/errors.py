@@ -85,6 +85,11 @@ class IntegrityError(ContainersError):
     http_status = 502
 
 
+class ImageBuildError(ContainersError):
+    """A step of building an image from Debian packages failed (a mirror out
+    of reach, a package apt cannot find)."""
+
+
 class InvalidLayer(ContainersError):
     """A layer that cannot be unpacked: not a tar archive in a known
     compression, an entry of an unsupported type, a hardlink to nothing."""

@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.compare",
     "tests.fixtures.cgroups",
     "tests.fixtures.images",
+    "tests.fixtures.network",
     "tests.fixtures.containers",
     "tests.fixtures.podman",
 ]

@@ -166,8 +166,15 @@ def _ensure_image(client, args, ui) -> None:
 def create(client, args, ui):
     _ensure_image(client, args, ui)
     container = client.containers.create(args.image, args.command or None, pull="never", **create_options(args))
+    _warn(client, ui)
     ui.print(container.id)
     return container
+
+
+def _warn(client, ui) -> None:
+    for warning in client.runtime.warnings:
+        ui.warn(warning)
+    client.runtime.warnings = []
 
 
 def _run_args(p):
@@ -184,10 +191,12 @@ def run(client, args, ui):
     container = client.containers.create(args.image, args.command or None, pull="never", **options)
     if args.detach:
         client.runtime.start(container.id)
+        _warn(client, ui)
         container.reload()
         ui.detached(container)
         return container
     attachment = client.containers.start_attached(container)
+    _warn(client, ui)
     code = ui.attach(attachment, stdin=args.interactive, tty=args.tty)
     return RunResult(container, code)
 

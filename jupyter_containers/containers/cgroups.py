@@ -125,6 +125,13 @@ def _check_component(name: str, what: str) -> None:
         raise UserError(f"invalid cgroup {what} '{name}'", hint="use a plain directory name")
 
 
+def _is_container_id(name: str) -> bool:
+    """Container cgroups are named by the 64 hex digits of the container's
+    ID; anything else below the parent (another storage root's tree) is not
+    ours to sweep."""
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+
+
 class Hierarchies:
     """Where the host mounts its cgroup hierarchies: ``v1`` maps each v1
     controller to its mount point; ``unified`` is the cgroup2 mount point."""
@@ -263,7 +270,8 @@ class CgroupTree:
         ids: set[str] = set()
         for directory in self.paths():
             try:
-                ids.update(entry.name for entry in os.scandir(directory) if entry.is_dir())
+                ids.update(entry.name for entry in os.scandir(directory)
+                           if entry.is_dir() and _is_container_id(entry.name))
             except FileNotFoundError:
                 pass
         return ids

@@ -75,7 +75,7 @@ def start_exec(runtime: Runtime, name_or_id: str, cmd, *, user: str | None = Non
         "no_new_privs": no_new_privs,
         "seccomp": seccomp_path,
         "cgroup": True,
-        "cgroup_parent": runtime.settings.cgroup_parent,
+        "cgroup_parent": runtime.cgroup_parent,
         "host_network": record["HostConfig"].get("NetworkMode") == "host",
         "detach": detach,
     }

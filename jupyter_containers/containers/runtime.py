@@ -19,6 +19,7 @@ from pathlib import Path
 from .. import storage
 from ..errors import Conflict, ContainerNotFound, ContainersError, RuntimeFailure, UserError
 from . import spec as specs
+from .etc import hosts_file, resolv_conf
 from .filters import labels_match
 from .lifecycle import RESTART, SPEC_FILE, timestamp
 from .state import ContainerStore, initial_state
@@ -53,6 +54,15 @@ class Runtime:
         self.store = ContainerStore(layout)
         self._images = images
         self._network = None
+        #: What the last create/start had to say (docker prints these).
+        self.warnings: list[str] = []
+
+    @property
+    def cgroup_parent(self) -> str:
+        """Where this storage root's container cgroups live: one
+        subdirectory per root below ``Runtime.cgroup_parent``, so sweeping
+        one root's leftovers never touches another's containers."""
+        return f"{self.settings.cgroup_parent}/{self.layout.run.name}"
 
     # --- collaborators, created on first use -----------------------------
 
@@ -69,7 +79,9 @@ class Runtime:
         if self._network is None:
             from ..network.manager import NetworkManager
 
-            self._network = NetworkManager(self.layout, config=self.config)
+            from .. import config as config_module
+
+            self._network = NetworkManager(self.layout, config_module.Network(config=self.config))
         return self._network
 
     # --- create ------------------------------------------------------------
@@ -93,9 +105,7 @@ class Runtime:
             record["Snapshots"] = list(image_info.diff_ids)
             from . import cgroups
 
-            warnings = cgroups.check(cgroup_limits(record), parent=self.settings.cgroup_parent)
-            if warnings:
-                record["Warnings"] = warnings
+            self.warnings = cgroups.check(cgroup_limits(record), parent=self.cgroup_parent)
             directory = self.store.dir(container_id)
             try:
                 directory.mkdir(parents=True, mode=0o700)
@@ -207,17 +217,17 @@ class Runtime:
 
         network_mode = host.get("NetworkMode") or "bridge"
         held_fds: list = []
-        if network_mode in ("none", "host"):
-            netns = network_mode
-            etc = self._etc_files_without_network(record, network_mode)
+        etc = {"resolv.conf": resolv_conf(host.get("Dns") or [], host_network=network_mode == "host"),
+               "hostname": config["Hostname"] + "\n"}
+        if network_mode == "none":
+            # The start hook makes a namespace with only lo: nothing to set up here.
+            netns = "none"
+            etc["hosts"] = hosts_file(config["Hostname"], None, host.get("ExtraHosts") or [])
         else:
-            attached = self.network.attach(container_id, record)
-            netns = attached.netns_path
-            held_fds = list(attached.held_sockets)
-            record["NetworkSettings"] = attached.settings
-            self.store.write_config(container_id, record)
-            etc = {"hosts": attached.hosts, "resolv.conf": attached.resolv_conf}
-        etc["hostname"] = config["Hostname"] + "\n"
+            attached = self._attach_network(record)
+            netns = attached.sandbox_key or "host"
+            held_fds = list(attached.sockets)
+            self.warnings.extend(attached.warnings)
         for filename, content in etc.items():
             path = directory / filename
             if not path.exists():
@@ -278,7 +288,7 @@ class Runtime:
             "no_new_privs": no_new_privs,
             "seccomp": seccomp_path,
             "cgroup": cgroup_limits(record),
-            "cgroup_parent": self.settings.cgroup_parent,
+            "cgroup_parent": self.cgroup_parent,
             "cgroup_mounts": container_cgroup_mounts(cgroups.detect()),
             "shm_size": host.get("ShmSize") or (64 << 20),
             "sys_path": list(sys.path),
@@ -293,7 +303,7 @@ class Runtime:
                 "id": container_id, "env": list(config["Env"]), "user": config.get("User") or "",
                 "group_add": spec["group_add"], "cwd": spec["cwd"], "tty": False, "caps": spec["caps"],
                 "no_new_privs": no_new_privs, "seccomp": seccomp_path, "cgroup": True,
-                "cgroup_parent": self.settings.cgroup_parent,
+                "cgroup_parent": self.cgroup_parent,
                 "host_network": network_mode == "host", "detach": False,
             }
         return spec, held_fds
@@ -313,13 +323,24 @@ class Runtime:
         seccomp_path = seccomp.prepare(profile, cap_set, self.layout, privileged=bool(host.get("Privileged")))
         return cap_set, seccomp_path, options["no_new_privileges"]
 
-    def _etc_files_without_network(self, record: dict, mode: str) -> dict:
-        from .etc import hosts_file, resolv_conf
+    def _attach_network(self, record: dict):
+        """The container's networks, set up before it starts (the network
+        manager writes its /etc/hosts)."""
+        from ..network.ports import exposed_port_specs
 
-        hostname = record["Config"]["Hostname"]
-        extra = record["HostConfig"].get("ExtraHosts") or []
-        return {"hosts": hosts_file(hostname, None, extra, host_network=(mode == "host")),
-                "resolv.conf": resolv_conf(record["HostConfig"].get("Dns") or [], host_network=(mode == "host"))}
+        host = record["HostConfig"]
+        endpoints = (record.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+        mode = host.get("NetworkMode") or "bridge"
+        networks = []
+        for name in [mode] + [n for n in endpoints if n != mode]:
+            endpoint = endpoints.get(name) or {}
+            networks.append({"name": name, "aliases": list(endpoint.get("Aliases") or []),
+                             "ip": ((endpoint.get("IPAMConfig") or {}).get("IPv4Address")) or None})
+        ports = list(host.get("PortBindings") or [])
+        if host.get("PublishAllPorts"):
+            ports += exposed_port_specs(record["Config"].get("ExposedPorts") or {})
+        return self.network.attach(record["Id"], record["Name"].lstrip("/"), networks=networks, ports=ports,
+                                   extra_hosts=host.get("ExtraHosts") or [], hostname=record["Config"]["Hostname"])
 
     # --- inspect, list ------------------------------------------------------
 
@@ -336,7 +357,7 @@ class Runtime:
             state["Health"] = health.current(self.store.dir(container_id), state)
         record["State"] = state
         record["RestartCount"] = state.get("RestartCount", 0)
-        record.setdefault("NetworkSettings", {"Networks": {}, "Ports": {}, "IPAddress": ""})
+        record["NetworkSettings"] = self._network_settings(record, state)
         directory = self.store.dir(container_id)
         record["LogPath"] = str(directory / "ctr.log")
         record["HostnamePath"] = str(directory / "hostname")
@@ -347,6 +368,23 @@ class Runtime:
                                  for d in reversed(record.get("Snapshots", []))),
             "UpperDir": str(directory / "upper"), "WorkDir": str(directory / "work")}}
         return record
+
+    def _network_settings(self, record: dict, state: dict) -> dict:
+        """docker's NetworkSettings: live while the container runs; exposed
+        ports show as unpublished (None)."""
+        mode = record["HostConfig"].get("NetworkMode") or "bridge"
+        settings = {"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "", "MacAddress": "", "SandboxKey": ""}
+        if state["Status"] in ("running", "paused", "restarting") and mode != "none":
+            attached = self.network.network_settings(record["Id"])
+            if attached is not None:
+                settings = attached.inspect()
+        elif mode == "none":
+            settings["Networks"] = {"none": {"IPAddress": "", "Gateway": "", "MacAddress": ""}}
+        ports = dict(settings.get("Ports") or {})
+        for port in record["Config"].get("ExposedPorts") or {}:
+            ports.setdefault(port, None)
+        settings["Ports"] = ports
+        return settings
 
     def list(self, *, all: bool = False, filters=None, limit: int | None = None) -> list[dict]:
         """``ps``: newest first, running only unless ``all``."""
@@ -391,17 +429,13 @@ class Runtime:
             ids = names_or_ids
         else:
             ids = [self.store.resolve(n) for n in names_or_ids]
-        network = self.network.counters if self._network_available() else None
-        if not stream:
-            return stats.one_shot(ids, network=network, parent=self.settings.cgroup_parent)
-        return stats.stream(ids, interval=interval, network=network, parent=self.settings.cgroup_parent)
+        def network(container_id):
+            counters = self.network.interface_counters(container_id)
+            return counters["rx_bytes"], counters["tx_bytes"]
 
-    def _network_available(self) -> bool:
-        try:
-            from ..network import manager  # noqa: F401
-        except ImportError:
-            return False
-        return True
+        if not stream:
+            return stats.one_shot(ids, network=network, parent=self.cgroup_parent)
+        return stats.stream(ids, interval=interval, network=network, parent=self.cgroup_parent)
 
     def top(self, name_or_id: str) -> dict:
         """docker top: the container's processes, as ps -ef shows them."""
@@ -412,7 +446,7 @@ class Runtime:
             raise Conflict(f"container {name_or_id} is not running")
         rows = []
         ticks = os.sysconf("SC_CLK_TCK")
-        for pid in sorted(cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).pids()):
+        for pid in sorted(cgroups.Cgroup.open(container_id, parent=self.cgroup_parent).pids()):
             try:
                 with open(f"/proc/{pid}/stat", "rb") as handle:
                     stat = handle.read()
@@ -467,7 +501,7 @@ class Runtime:
         from . import cgroups
 
         with contextlib.suppress(Exception):
-            cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).thaw()
+            cgroups.Cgroup.open(container_id, parent=self.cgroup_parent).thaw()
 
     def stop(self, name_or_id: str, timeout: float | None = None, sig=None) -> None:
         """The stop signal, then SIGKILL after ``timeout`` seconds (docker's -t)."""
@@ -546,7 +580,7 @@ class Runtime:
                 raise Conflict(f"container {name_or_id} is already paused")
             if state["Status"] != "running":
                 raise Conflict(f"container {name_or_id} is not running")
-            cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).freeze()
+            cgroups.Cgroup.open(container_id, parent=self.cgroup_parent).freeze()
             state.update(Status="paused", Paused=True)
             self.store.write_state(container_id, state)
 
@@ -558,7 +592,7 @@ class Runtime:
             state = self.store.load_state(container_id)
             if state["Status"] != "paused":
                 raise Conflict(f"container {name_or_id} is not paused")
-            cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).thaw()
+            cgroups.Cgroup.open(container_id, parent=self.cgroup_parent).thaw()
             state.update(Status="running", Paused=False)
             self.store.write_state(container_id, state)
 
@@ -610,8 +644,8 @@ class Runtime:
         from . import cgroups
 
         with contextlib.suppress(FileNotFoundError):
-            cgroups.Cgroup.open(container_id, parent=self.settings.cgroup_parent).remove()
-        if (record.get("HostConfig") or {}).get("NetworkMode") not in ("none", "host", None):
+            cgroups.Cgroup.open(container_id, parent=self.cgroup_parent).remove()
+        if (record.get("HostConfig") or {}).get("NetworkMode") not in ("none", None):
             self.network.detach(container_id)
         run_dir = self.store.run_dir(container_id)
         with contextlib.suppress(OSError):
@@ -623,6 +657,41 @@ class Runtime:
             name = self.store.reserve_name(new_name, container_id)
             record = self.store.read_config(container_id)
             record["Name"] = "/" + name
+            self.store.write_config(container_id, record)
+        if (record["HostConfig"].get("NetworkMode") or "bridge") != "none":
+            self.network.rename(container_id, name)
+
+    def connect(self, name_or_id: str, network: str, *, aliases=(), ip: str | None = None) -> None:
+        """``network connect``: now if the container runs, and at every
+        start from now on."""
+        container_id = self.store.resolve(name_or_id)
+        self.network.get(network)  # a clear error for an unknown network
+        with self.store.lock(container_id):
+            record = self.store.read_config(container_id)
+            if record["HostConfig"].get("NetworkMode") in ("none", "host"):
+                raise Conflict(f"container {name_or_id} uses the {record['HostConfig']['NetworkMode']} network",
+                               hint="it cannot join other networks")
+            endpoints = record.setdefault("NetworkingConfig", {}).setdefault("EndpointsConfig", {})
+            if network in endpoints or record["HostConfig"].get("NetworkMode") == network:
+                raise Conflict(f"container {name_or_id} is already connected to network {network}")
+            if self.store.load_state(container_id)["Status"] in ("running", "paused"):
+                self.network.connect(container_id, network, aliases=list(aliases), ip=ip)
+            endpoints[network] = {"Aliases": list(aliases), "IPAMConfig": {"IPv4Address": ip or ""}}
+            self.store.write_config(container_id, record)
+
+    def disconnect(self, name_or_id: str, network: str) -> None:
+        container_id = self.store.resolve(name_or_id)
+        with self.store.lock(container_id):
+            record = self.store.read_config(container_id)
+            endpoints = (record.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+            if network not in endpoints and record["HostConfig"].get("NetworkMode") != network:
+                raise Conflict(f"container {name_or_id} is not connected to network {network}")
+            if self.store.load_state(container_id)["Status"] in ("running", "paused"):
+                self.network.disconnect(container_id, network)
+            endpoints.pop(network, None)
+            if record["HostConfig"].get("NetworkMode") == network:
+                remaining = [n for n in endpoints]
+                record["HostConfig"]["NetworkMode"] = remaining[0] if remaining else "none"
             self.store.write_config(container_id, record)
 
     def prune(self, filters: dict | None = None) -> dict:
@@ -652,9 +721,10 @@ class Runtime:
 
         existing = set(self.store.ids())
         with self.store.index_lock():
-            cgroups.sweep(existing, parent=self.settings.cgroup_parent)
-        if self._network is not None or (self.layout.run / "netns").exists():
-            self.network.sweep(existing)
+            cgroups.sweep(existing, parent=self.cgroup_parent)
+        live = {cid for cid in existing
+                if self.store.load_state(cid)["Status"] in ("running", "paused", "restarting")}
+        self.network.sweep(live)
         with contextlib.suppress(FileNotFoundError):
             for entry in os.listdir(self.layout.run):
                 if len(entry) == 64 and entry not in existing:
@@ -676,7 +746,7 @@ def handle_exit(state_dir: str, spec: dict) -> int:
     layout = storage.Layout(Path(state_dir).parent.parent)
     store = ContainerStore(layout)
     container_id = spec["id"]
-    parent = spec.get("cgroup_parent") or config_module.Runtime(config=config_module.get_config()).cgroup_parent
+    parent = spec["cgroup_parent"]
     try:
         record = store.read_config(container_id)
     except ContainerNotFound:

@@ -103,6 +103,32 @@ def restart_policy(value) -> dict:
     return {"Name": name, "MaximumRetryCount": count}
 
 
+def port_specs(value) -> list[str]:
+    """Published ports as ``-p`` strings, from the CLI's list or docker-py's
+    dict (``{"80/tcp": 8080}``, ``{"53/udp": ("127.0.0.1", 5353)}``,
+    ``{"80": None}`` for a random host port, or a list of those), checked
+    now so a bad spec fails before anything is created."""
+    from ..network.ports import parse_port_spec
+
+    if not value:
+        return []
+    specs = []
+    if isinstance(value, dict):
+        for container_port, host in value.items():
+            for binding in host if isinstance(host, list) else [host]:
+                if binding is None:
+                    specs.append(str(container_port))
+                elif isinstance(binding, tuple):
+                    specs.append(f"{binding[0]}:{binding[1] if len(binding) > 1 else ''}:{container_port}")
+                else:
+                    specs.append(f"{binding}:{container_port}")
+    else:
+        specs = [str(v) for v in ([value] if isinstance(value, str) else value)]
+    for spec in specs:
+        parse_port_spec(spec)
+    return specs
+
+
 def parse_volume(spec) -> dict:
     """``-v`` syntax: ``/host:/ctr[:ro]``, ``name:/ctr[:ro]``, ``/ctr``."""
     parts = str(spec).split(":")
@@ -270,7 +296,7 @@ def build_record(container_id: str, name: str, image, command, options: dict, cr
             raise UserError(f"invalid --security-opt '{opt}'",
                             hint="supported: seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]")
 
-    ports = options.get("ports") or {}
+    ports = port_specs(options.get("ports"))
     mounts = volume_list(options.get("volumes"))
     seen = set()
     for mount in mounts:
@@ -341,9 +367,9 @@ def build_record(container_id: str, name: str, image, command, options: dict, cr
             "SecurityOpt": security_opt or None,
             "GroupAdd": [str(g) for g in options.get("group_add") or []] or None,
         },
-        "NetworkingConfig": {
+        "NetworkingConfig": {"EndpointsConfig": {network: {
             "Aliases": list(options.get("network_aliases") or []),
-            "IPAddress": options.get("ip") or "",
-        },
+            "IPAMConfig": {"IPv4Address": options.get("ip") or ""},
+        }}},
         "Mounts": mounts,
     }

@@ -164,8 +164,7 @@ class ContainerStore:
             return _ended(state, state.get("ExitCode", 255), "its monitor ended during a restart")
         if not _process_matches(state.get("Pid"), state.get("PidStartTicks")):
             if _alive(state.get("MonitorPid")):
-                # The monitor is about to record the exit.
-                return _ended(state, 255, "", finished=None)
+                return state  # the monitor is about to record the exit, with its code
             return _ended(state, 255, "the container's monitor ended without recording its exit")
         return state
 

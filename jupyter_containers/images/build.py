@@ -21,6 +21,7 @@ the result.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import gzip
 import hashlib
 import io
@@ -103,8 +104,6 @@ def canonical_json(value) -> bytes:
 
 
 def rfc3339(seconds: int) -> str:
-    import datetime
-
     return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -480,10 +479,7 @@ class LayerWriter:
 
 # -- comparing trees with layers --------------------------------------------------
 
-Signature = tuple
-
-
-def entry_signature(path: str) -> Signature:
+def entry_signature(path: str) -> tuple:
     """What makes an entry the same as another for :meth:`LayerWriter.add_changes`:
     type, mode, owner, link target or device, xattrs, and content."""
     st = os.lstat(path)

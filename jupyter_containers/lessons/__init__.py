@@ -20,10 +20,10 @@ import os
 from pathlib import Path
 
 from .. import events
-from ..errors import UserError
+from ..errors import ImageBuildError, UserError
 from ..images.build import LayoutWriter, read_index
 from .cache import cache_root
-from .debian import ImageBuildError, host_architecture
+from .debian import host_architecture
 from .recipes import RECIPES, BuildContext, Recipe
 
 __all__ = ["RECIPES", "Recipe", "ImageBuildError", "recipe_names", "build_image", "image_tags"]

@@ -5,7 +5,8 @@ image layout. It is built in a temporary directory beside it and renamed
 into place only when whole, so an entry that exists is always usable and a
 build killed half-way leaves only a temporary directory, removed by the next
 build of the same key. A lock per key makes a second process wait for the
-first one's build instead of repeating it.
+first one's build instead of repeating it. Using an entry marks it used;
+entries of the same image unused for a week are removed by the next build.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
 from ..storage import FileLock, fsync_dir
 
 DEFAULT_ROOT_CACHE = "/var/cache/jupyter-containers/images"
+# Entries of an image that no build has used for this long are removed.
+UNUSED_DAYS = 7
 
 
 def cache_root(cache_dir: os.PathLike | str | None = None) -> Path:
@@ -51,10 +55,10 @@ def cached_layout(cache: Path, name: str, key: dict, build: Callable[[Path, Path
     entry_name = f"{name}-{key_digest(key)}"
     entry = cache / entry_name
     if entry.is_dir():
-        return entry
+        return _touch(entry)
     with FileLock(cache / f".{entry_name}.lock"):
         if entry.is_dir():
-            return entry
+            return _touch(entry)
         for leftover in cache.glob(f".{entry_name}.*.tmp"):
             shutil.rmtree(leftover, ignore_errors=True)  # a build that was killed
         temporary = Path(tempfile.mkdtemp(prefix=f".{entry_name}.", suffix=".tmp", dir=cache))
@@ -67,19 +71,27 @@ def cached_layout(cache: Path, name: str, key: dict, build: Callable[[Path, Path
             fsync_dir(cache)
         finally:
             shutil.rmtree(temporary, ignore_errors=True)
-    _remove_older_entries(cache, name, keep=entry)
+    _remove_unused_entries(cache, name, keep=entry)
     return entry
 
 
-def _remove_older_entries(cache: Path, name: str, keep: Path) -> None:
-    """Entries of the same name with other keys were built from older
-    recipes or package versions: drop them, unless a build holds their lock."""
+def _touch(entry: Path) -> Path:
+    os.utime(entry)  # "last used", for pruning
+    return entry
+
+
+def _remove_unused_entries(cache: Path, name: str, keep: Path) -> None:
+    """Entries of the same name with other keys come from other recipe code
+    or package versions. Another checkout or process may still use them, so
+    only those unused for UNUSED_DAYS go, and never while being built."""
+    cutoff = time.time() - UNUSED_DAYS * 86400
     for other in cache.glob(f"{name}-" + "?" * 16):
-        if other == keep or not other.is_dir():
+        if other == keep or not other.is_dir() or other.stat().st_mtime > cutoff:
             continue
         lock = FileLock(cache / f".{other.name}.lock", blocking=False)
         if lock.acquire():
             try:
                 shutil.rmtree(other, ignore_errors=True)
+                os.unlink(lock.path)
             finally:
                 lock.release()

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..errors import ContainersError, UserError
+from ..errors import ImageBuildError, UserError
 from ..storage import FileLock, write_atomic
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -42,10 +42,6 @@ DPKG_EXCLUDES = (
 HOST_FILES = ("etc/resolv.conf", "etc/hostname")
 
 
-class ImageBuildError(ContainersError):
-    """A step of building a lesson image failed."""
-
-
 def mirror() -> str:
     """The Debian mirror: ``$JUPYTER_CONTAINERS_DEBIAN_MIRROR`` or deb.debian.org."""
     return os.environ.get("JUPYTER_CONTAINERS_DEBIAN_MIRROR", DEFAULT_MIRROR).rstrip("/")
@@ -59,7 +55,7 @@ def host_architecture() -> str:
 def run(command: list[str], what: str, *, cwd: os.PathLike | str | None = None,
         env: dict | None = None, on_line: Callable[[str], None] | None = None) -> str:
     """Run a build tool; its output goes to ``on_line`` line by line and is
-    returned. A failure raises :class:`ImageBuildError` quoting its last lines."""
+    returned. A failure raises :class:`ImageBuildError` quoting its error."""
     try:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -74,8 +70,10 @@ def run(command: list[str], what: str, *, cwd: os.PathLike | str | None = None,
             if on_line:
                 on_line(lines[-1])
     if process.returncode != 0:
-        tail = " | ".join(line for line in lines[-4:] if line.strip())
-        raise ImageBuildError(f"{what} failed ({command[0]} exited {process.returncode}): {tail}",
+        # apt and mmdebstrap say what went wrong on their first "E:" line.
+        said = [line for line in lines if line.startswith("E:")] or [line for line in lines if line.strip()]
+        detail = said[0] if said else "no output"
+        raise ImageBuildError(f"{what} failed ({command[0]} exited {process.returncode}): {detail}",
                               hint="check that the Debian mirror is reachable "
                                    "(JUPYTER_CONTAINERS_DEBIAN_MIRROR chooses another)")
     return "\n".join(lines)
@@ -91,7 +89,8 @@ class DebianArchive:
         self.suite = suite
         self.architecture = architecture
         self.mirror = mirror()
-        self.state = Path(state_dir) / f"{suite}-{architecture}"
+        mirror_tag = hashlib.sha256(self.mirror.encode()).hexdigest()[:8]
+        self.state = Path(state_dir) / f"{suite}-{architecture}-{mirror_tag}"
         for directory in ("lists/partial", "cache/archives/partial", "sources.list.d", "preferences.d"):
             (self.state / directory).mkdir(parents=True, exist_ok=True)
         (self.state / "status").touch()
@@ -127,7 +126,7 @@ class DebianArchive:
             if stamp.exists() and time.time() - stamp.stat().st_mtime < max_age \
                     and self._release_file():
                 return
-            run(["apt-get", "-q", *self.apt_options(), "update"],
+            run(["apt-get", "-q", *self.apt_options(), "update", "--error-on=any"],
                 f"fetching the {self.suite}/{self.architecture} package lists")
             stamp.touch()
 

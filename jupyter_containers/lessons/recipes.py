@@ -24,7 +24,8 @@ from .. import events
 from ..images.build import (DEFAULT_PATH, Descriptor, Healthcheck, ImageConfig, Layer, LayoutWriter, TreeIndex, image_layers,
                             oci_platform, open_layer_blob, resolve_source_date_epoch)
 from .cache import cached_layout
-from .debian import MINBASE, DebianArchive, ImageBuildError, extract_deb, mmdebstrap
+from ..errors import ImageBuildError
+from .debian import MINBASE, DebianArchive, extract_deb, mmdebstrap
 
 # Modification times in the images are clamped to this (2024-01-01) unless
 # SOURCE_DATE_EPOCH says otherwise, so a rebuild gives the same digests.
@@ -34,6 +35,7 @@ DEFAULT_SUITE = "bookworm"
 # where the mirror has it, trixie's 3.13.
 PYTHON_SUITES = ("bookworm", "trixie")
 FILES = Path(__file__).parent / "files"
+PACKAGE_ROOT = Path(__file__).parent.parent
 
 BUSYBOX_PASSWD = """\
 root:x:0:0:root:/root:/bin/sh
@@ -48,16 +50,19 @@ nogroup:x:65534:
 """
 
 
+def files_hash(paths) -> str:
+    sha = hashlib.sha256()
+    for path in paths:
+        sha.update(str(path.relative_to(PACKAGE_ROOT)).encode() + b"\0" + path.read_bytes())
+    return sha.hexdigest()
+
+
 @functools.lru_cache(maxsize=None)
 def source_hash() -> str:
-    """A hash of the code and files the images are built with."""
-    package = Path(__file__).parent
-    sources = [package.parent / "images" / "build.py", *sorted(package.rglob("*.py")),
-               *sorted(path for path in FILES.rglob("*") if path.is_file())]
-    sha = hashlib.sha256()
-    for path in sources:
-        sha.update(str(path.relative_to(package.parent)).encode() + b"\0" + path.read_bytes())
-    return sha.hexdigest()
+    """A hash of the code that decides what goes into the images (the files
+    a recipe copies into its image are hashed by that recipe)."""
+    lessons = Path(__file__).parent
+    return files_hash([PACKAGE_ROOT / "images" / "build.py", lessons / "debian.py", lessons / "recipes.py"])
 
 
 @dataclass
@@ -254,7 +259,9 @@ def build_mysql(ctx: BuildContext) -> Path:
             for tag in ("latest", version):
                 layout.tag(image, tag)
 
-    return cached_layout(ctx.cache, "mysql", ctx.key(suite=DEFAULT_SUITE, packages=packages), build)
+    key = ctx.key(suite=DEFAULT_SUITE, packages=packages,
+                  files=files_hash(sorted((FILES / "mysql").iterdir())))
+    return cached_layout(ctx.cache, "mysql", key, build)
 
 
 def build_python(ctx: BuildContext) -> Path:

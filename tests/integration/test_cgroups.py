@@ -294,16 +294,19 @@ def test_a_stale_cgroup_is_replaced_unless_it_has_processes(make_cgroup):
 
 
 def test_sweep_removes_only_cgroups_without_a_container(make_cgroup):
-    keep = make_cgroup.create(container_id="sweep-keep")
-    orphan = make_cgroup.create(container_id="sweep-orphan")
-    empty = make_cgroup.create(container_id="sweep-empty")
+    keep_id, orphan_id, empty_id = "a" * 64, "b" * 64, "c" * 64
+    keep = make_cgroup.create(container_id=keep_id)
+    orphan = make_cgroup.create(container_id=orphan_id)
+    empty = make_cgroup.create(container_id=empty_id)
+    # Not a container's cgroup (another storage root's tree): never swept.
+    foreign = make_cgroup.create(container_id="another-root")
     process = make_cgroup.spawn(orphan, "import time; time.sleep(60)")
     wait_for(lambda: orphan.pids() == [process.pid])
-    others = make_cgroup.tree.container_ids() - {"sweep-keep", "sweep-orphan", "sweep-empty"}
-    removed = cgroups.sweep({"sweep-keep"} | others, parent=make_cgroup.tree.parent)
-    assert removed == ["sweep-empty", "sweep-orphan"]
+    others = make_cgroup.tree.container_ids() - {keep_id, orphan_id, empty_id}
+    removed = cgroups.sweep({keep_id} | others, parent=make_cgroup.tree.parent)
+    assert removed == sorted([orphan_id, empty_id])
     assert process.wait(timeout=10) == -signal.SIGKILL
-    assert keep.exists and not orphan.exists and not empty.exists
+    assert keep.exists and foreign.exists and not orphan.exists and not empty.exists
 
 
 def test_join_fills_an_uninitialised_cpuset(make_cgroup):

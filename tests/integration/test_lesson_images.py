@@ -13,7 +13,7 @@ import pymysql
 import pytest
 
 from jupyter_containers import lessons
-from jupyter_containers.errors import UserError
+from jupyter_containers.errors import ImageBuildError, UserError
 from jupyter_containers.images.build import (Descriptor, ImageConfig, LayoutWriter, image_layers,
                                              read_blob_json, read_index)
 from jupyter_containers.lessons.cache import cached_layout, key_digest
@@ -71,7 +71,12 @@ def test_cache_never_uses_a_half_built_entry(tmp_path):
     assert (entry / "index.json").exists()
     assert cached_layout(tmp_path, "thing", key, build) == entry and len(calls) == 1
     newer = cached_layout(tmp_path, "thing", {"packages": ["a=2"]}, build)
-    assert newer != entry and not entry.exists(), "the entry of older packages is replaced"
+    assert newer != entry and entry.exists(), "another checkout may still use the older entry"
+    week_ago = time.time() - 8 * 86400
+    os.utime(entry, (week_ago, week_ago))
+    cached_layout(tmp_path, "thing", {"packages": ["a=3"]}, build)
+    assert not entry.exists() and not (tmp_path / f".{entry.name}.lock").exists(), "unused for a week"
+    assert newer.exists()
 
 
 def test_busybox_has_applets_users_and_runs_as_app(busybox_image, tmp_path, run_bundle, podman):
@@ -195,3 +200,23 @@ def test_mysql_without_a_password_setting_says_what_to_set(mysql_image, podman):
     assert result.returncode == 1
     assert "database is uninitialized and password option is not specified" in result.stderr
     assert "MYSQL_ROOT_PASSWORD" in result.stderr and "MYSQL_RANDOM_ROOT_PASSWORD" in result.stderr
+
+
+def test_an_unreachable_mirror_is_a_clear_error_and_caches_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTER_CONTAINERS_DEBIAN_MIRROR", f"http://127.0.0.1:{free_loopback_port()}/debian")
+    with pytest.raises(ImageBuildError) as raised:
+        lessons.build_image("busybox", cache_dir=tmp_path)
+    message = str(raised.value)
+    assert "package lists failed (apt-get exited 100): E: Failed to fetch" in message
+    assert "\n" not in message
+    assert "JUPYTER_CONTAINERS_DEBIAN_MIRROR" in message
+    assert not list(tmp_path.glob("busybox-*"))
+
+
+def test_mysql_allow_empty_password(mysql_image, podman):
+    port = free_loopback_port()
+    container = podman.run_detached("-p", f"127.0.0.1:{port}:3306", "-e", "MYSQL_ALLOW_EMPTY_PASSWORD=yes",
+                                    mysql_image.transport)
+    with wait_for_mysql(podman, container, port, "root", "") as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
