@@ -142,9 +142,12 @@ class ResourceMonitor(LiveWidget, w.VBox):
                 batch = []
             if batch is None or stop.is_set():
                 break
+            if self._had_containers and not batch:
+                self.ended = True           # all gone: keep showing their last figures
+                break
             self.add(batch)
             self._had_containers = self._had_containers or bool(batch)
-            if (self._had_containers and not batch) or not self.follow:
+            if not self.follow:
                 self.ended = True
                 break
         self._show_status()

@@ -105,17 +105,13 @@ class ContainerTable(LiveWidget, w.VBox):
         containers = self._current() if containers is None else containers
         with self._lock:
             ids = [c.id for c in containers]
+            rows = {}
             for container in containers:
-                row = self._rows.get(container.id)
-                if row is None:
-                    row = self._rows[container.id] = _Row(self, container)
-                row.show(container)
-            if list(self._rows) != ids:
-                self._rows = {i: self._rows[i] for i in ids}
-                cells = list(self._headers)
-                for row in self._rows.values():
-                    cells += row.cells
-                self._grid.children = cells
+                rows[container.id] = self._rows.get(container.id) or _Row(self, container)
+                rows[container.id].show(container)
+            if list(rows) != list(self._rows) or not self._grid.children:
+                self._grid.children = [*self._headers, *(cell for row in rows.values() for cell in row.cells)]
+            self._rows = rows
             if self._tracked is not None:
                 self._tracked = ids
             self._empty_note.value = "" if ids else (

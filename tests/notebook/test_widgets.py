@@ -90,6 +90,8 @@ def test_container_table_buttons(widgets):
     table = cell.widget(ContainerTable)
     try:
         assert sorted(c.name for c in table.containers) == ["alpha", "beta"]
+        names = [cell.value for cell in table._grid.children[len(table._headers)::len(table._headers)]]
+        assert sorted(names) == ["<b>alpha</b>", "<b>beta</b>"]
         assert "alpha" in table.text() and "busybox" in table.text() and "running" in table.text()
         rows = table._rows
         beta = next(c for c in table.containers if c.name == "beta")
@@ -114,6 +116,7 @@ def test_container_table_buttons(widgets):
 
         table.act(beta, "remove").join(30)
         assert [c.name for c in table.containers] == ["alpha"]
+        assert len(table._grid.children) == 2 * len(table._headers)
         assert "beta" not in table.text()
 
         # The refresh thread follows what happens elsewhere.
