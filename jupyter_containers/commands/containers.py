@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from ..errors import ContainersError, UserError
 from . import format as fmt
@@ -561,8 +560,9 @@ def cp(client, args, ui):
                         hint="one of SRC_PATH and DEST_PATH must be CONTAINER:PATH")
     if source_container:
         if dest_path == "-":
+            target = ui.binary_output()
             for chunk in client.containers.get(source_container).get_archive(source_path)[0]:
-                sys.stdout.buffer.write(chunk)
+                target.write(chunk)
             return None
         archive.copy_from(client.runtime, source_container, source_path, dest_path,
                           follow_link=args.follow_link)
@@ -581,9 +581,7 @@ def _export_args(p):
       also=[("container", "export")])
 def export(client, args, ui):
     container = client.containers.get(args.container)
-    if not args.output and sys.stdout.isatty():
-        raise UserError("cowardly refusing to save to a terminal", hint="use the -o flag or redirect")
-    target = open(args.output, "wb") if args.output else sys.stdout.buffer
+    target = open(args.output, "wb") if args.output else ui.binary_output()
     try:
         for chunk in container.export():
             target.write(chunk)

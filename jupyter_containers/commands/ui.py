@@ -7,6 +7,7 @@ output); the two show the same results.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import sys
@@ -14,6 +15,7 @@ import threading
 import time
 
 from .. import events
+from ..errors import UserError
 
 
 class UI:
@@ -46,6 +48,24 @@ class UI:
     def output(self, stream: str, data: bytes) -> None:
         """Bytes a container wrote to ``stream`` ("stdout"/"stderr")."""
         raise NotImplementedError
+
+    def binary_output(self):
+        """Where an archive goes when no file is named (docker's stdout)."""
+        if sys.stdout.isatty():
+            raise UserError("cowardly refusing to write an archive to a terminal", hint="use the -o flag or redirect")
+        return sys.stdout.buffer
+
+    def binary_input(self):
+        """Where an archive comes from when no file is named (stdin)."""
+        if sys.stdin.isatty():
+            raise UserError("requested load from stdin, but stdin is empty", hint="use -i FILE or redirect a file")
+        return sys.stdin.buffer
+
+    def prompt(self, text: str, *, secret: bool = False, hint: str = "") -> str:
+        """Ask the user for a value (without echo with ``secret``)."""
+        if not sys.stdin.isatty():
+            raise UserError("cannot ask for input: stdin is not a terminal", hint=hint)
+        return getpass.getpass(text) if secret else input(text)
 
     def detached(self, container) -> None:
         """A container started in the background (``run -d``)."""

@@ -24,7 +24,7 @@ import time
 from ..commands.containers import RunResult
 from ..commands.format import stats_table
 from ..commands.ui import UI, ProgressPrinter, text_table
-from ..errors import ContainersError
+from ..errors import ContainersError, UserError
 
 DEFAULT_GRACE = 10.0
 _FLUSH_INTERVAL = 0.05
@@ -75,6 +75,21 @@ class NotebookUI(UI):
         text = decoder.decode(data)
         if text:
             (sys.stderr if stream == "stderr" else sys.stdout).write(text)
+
+    def binary_output(self):
+        raise UserError("a notebook cell cannot take an archive as output", hint="write it to a file with -o FILE")
+
+    def binary_input(self):
+        raise UserError("a notebook cell has no input to read an archive from", hint="read it from a file with -i FILE")
+
+    def prompt(self, text: str, *, secret: bool = False, hint: str = "") -> str:
+        """Asks through the frontend (ipykernel's input and getpass)."""
+        import getpass
+
+        try:
+            return getpass.getpass(text) if secret else input(text)
+        except (NotImplementedError, EOFError):       # StdinNotImplementedError: no frontend input
+            raise UserError("cannot ask for input: this frontend does not take any", hint=hint) from None
 
     def flush(self) -> None:
         sys.stdout.flush()

@@ -239,3 +239,13 @@ def test_interrupt_during_an_exec_stops_the_exec(kernel):
     assert host.status == "running"                           # the container itself goes on
     commands = [" ".join(process) for process in host.top()["Processes"]]
     assert not [c for c in commands if "sleep 600" in c], commands
+
+
+def test_a_prompt_the_frontend_cannot_answer_is_one_line(kernel):
+    """login asks for a password through the frontend; nbclient-style
+    frontends take no input, and the cell says what to do instead."""
+    msg_id = kernel.client.execute("%container login -u alice 127.0.0.1:1", allow_stdin=False)
+    reply = kernel.reply(msg_id, timeout=60)
+    assert reply["status"] == "error"
+    assert reply["traceback"] == [f"\x1b[31mError:\x1b[0m {reply['evalue']}"]
+    assert reply["evalue"] == "cannot ask for input: this frontend does not take any: use --password-stdin"

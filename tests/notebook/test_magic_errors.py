@@ -26,6 +26,9 @@ def one_error_line(cell) -> str:
     ("%%container ps\necho hi", UserError, "%%container ps cannot run a cell"),
     ("%%container run -d busybox\necho hi", UserError, "-d cannot be used in a %%container cell"),
     ("%%container exec -t something\necho hi", UserError, "-t cannot be used in a %%container cell"),
+    ("%container save busybox", UserError, "cannot take an archive as output: write it to a file with -o FILE"),
+    ("%container cp some-container:/etc/hostname -", UserError, "write it to a file with -o FILE"),
+    ("%container load", UserError, "no input to read an archive from: read it from a file with -i FILE"),
 ])
 def test_mistakes_are_one_line(shell, source, error_type, words):
     cell = shell.run(source)
