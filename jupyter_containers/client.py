@@ -17,6 +17,7 @@ inspect dict in ``attrs`` and have rich HTML reprs for notebooks.
 from __future__ import annotations
 
 import html
+import os
 from typing import Iterator
 
 from . import config as config_module
@@ -174,6 +175,22 @@ class Container(Model):
     def wait(self, timeout: float | None = None, condition: str = "not-running") -> dict:
         return self.client.runtime.wait(self.id, timeout, condition)
 
+    def wait_healthy(self, timeout: float = 60.0) -> dict:
+        """Block until the health check passes; raise NotReady (one line)
+        if it turns unhealthy, the container ends, or ``timeout`` passes."""
+        from .containers.health import wait_healthy
+
+        health = wait_healthy(self.client.runtime, self.id, timeout=timeout)
+        self.reload()
+        return health
+
+    def wait_port(self, port, timeout: float = 60.0) -> tuple[str, int]:
+        """Block until a TCP connection to the container's ``port``
+        succeeds; returns the host address and port that reached it."""
+        from .containers.health import wait_port
+
+        return wait_port(self.client.runtime, self.id, port, timeout=timeout)
+
     def _reload_if_present(self) -> None:
         from .errors import ContainerNotFound
 
@@ -198,15 +215,20 @@ class Container(Model):
             return (data for _stream, data, _time in chunks)
         return b"".join(data for _stream, data, _time in chunks)
 
-    def log_entries(self, **kwargs) -> Iterator[tuple[str, bytes, str]]:
+    def log_entries(self, *, cancel=None, **kwargs) -> Iterator[tuple[str, bytes, str]]:
         """Like :meth:`logs` with ``stream=True``, but each item is
-        ``(stream, data, time)`` so stdout and stderr can be told apart."""
+        ``(stream, data, time)`` so stdout and stderr can be told apart.
+        ``cancel`` (a ``threading.Event``) ends following soon after it is
+        set, for a closed websocket or widget."""
         from .containers.logs import read_logs
+
+        def is_running() -> bool:
+            return not (cancel is not None and cancel.is_set()) and self._is_running()
 
         tail = kwargs.pop("tail", None)
         return read_logs(self.client.runtime.store.dir(self.id),
                          tail=None if tail in ("all", None, -1) else int(tail),
-                         is_running=self._is_running, **kwargs)
+                         is_running=is_running, **kwargs)
 
     def _is_running(self) -> bool:
         from .errors import ContainerNotFound
@@ -231,6 +253,9 @@ class Container(Model):
 
         from .containers.exec import start_exec
 
+        if tty and not detach:
+            return self._exec_with_pty(cmd, stdin=stdin, privileged=privileged, user=user, environment=environment,
+                                       workdir=workdir, stream=stream)
         process = start_exec(self.client.runtime, self.id, cmd, user=user or None, workdir=workdir,
                              environment=environment, tty=tty, privileged=privileged, detach=detach,
                              stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
@@ -245,6 +270,37 @@ class Container(Model):
             return ExecResult(process.popen.returncode, (out, err))
         out, _ = process.popen.communicate()
         return ExecResult(process.popen.returncode, out or b"")
+
+    def _exec_with_pty(self, cmd, *, stdin, stream, **options) -> "ExecResult":
+        """exec_run with ``tty``: the process gets a new pseudo-terminal
+        whose other side we read (docker merges stdout and stderr there)."""
+        from .containers.exec import start_exec
+
+        master, slave = os.openpty()
+        try:
+            process = start_exec(self.client.runtime, self.id, cmd, tty=True, stdin=slave, stdout=slave,
+                                 stderr=slave, user=options.pop("user") or None, **options)
+        finally:
+            os.close(slave)
+
+        def chunks():
+            try:
+                while True:
+                    try:
+                        data = os.read(master, 65536)
+                    except OSError:  # EIO: every slave side is closed
+                        break
+                    if not data:
+                        break
+                    yield data
+                process.wait()
+            finally:
+                os.close(master)
+
+        if stream:
+            return ExecResult(None, chunks())
+        output = b"".join(chunks())
+        return ExecResult(process.returncode, output)
 
     def exec(self, cmd, **kwargs):
         """The process handle of an exec (streams and ``wait()``), for

@@ -292,7 +292,7 @@ def document() -> str:
             trait = cls.class_traits()[name]
             default = trait.default_value_repr()
             if cls is Storage or (cls is Registry and name == "docker_config"):
-                default = "(depends on the user, see below)"
+                default = "(see the description)"
             help_text = " ".join(textwrap.dedent(trait.help or "").split())
             lines.append(f"- `{cls.__name__}.{name}` ({type(trait).__name__}, default `{default}`): {help_text}")
     return "\n".join(lines) + "\n"

@@ -33,7 +33,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import config as _config
 
 
 class Layout:
@@ -41,6 +40,9 @@ class Layout:
     first use of :meth:`ensure`."""
 
     def __init__(self, root: os.PathLike | str | None = None, run_root: os.PathLike | str | None = None):
+        if root is None or run_root is None:
+            from . import config as _config  # traitlets: only when the paths come from configuration
+
         self.root = Path(root).absolute() if root is not None else _config.storage_root()
         base_run = Path(run_root).absolute() if run_root is not None else _config.run_root()
         tag = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]

@@ -313,9 +313,32 @@ def rm(client, args, ui):
                  lambda n: client.runtime.remove(n, force=args.force, volumes=args.volumes))
 
 
-@verb("wait", "Block until one or more containers stop, then print their exit codes", configure=_targets,
-      also=[("container", "wait")])
+def _wait_args(p):
+    ready = p.add_mutually_exclusive_group()
+    ready.add_argument("--healthy", action="store_true",
+                       help="Wait until the container's health check passes, instead of until it stops")
+    ready.add_argument("--port", metavar="PORT[/tcp]",
+                       help="Wait until the container's PORT accepts TCP connections, instead of until it stops")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="Give up after this many seconds (default: 60 with --healthy/--port, else forever)")
+    _targets(p)
+
+
+@verb("wait", "Block until containers stop (print exit codes), are healthy (--healthy) or listen (--port)",
+      configure=_wait_args, also=[("container", "wait")])
 def wait(client, args, ui):
+    if args.healthy or args.port:
+        ready = []
+        for name in args.containers:
+            container = client.containers.get(name)
+            if args.healthy:
+                container.wait_healthy(timeout=args.timeout or 60)
+                ui.print(f"{container.name}: healthy")
+            else:
+                host, port = container.wait_port(args.port, timeout=args.timeout or 60)
+                ui.print(f"{container.name}: {args.port} accepts connections at {host}:{port}")
+            ready.append(container)
+        return ready[0] if len(ready) == 1 else ready
     codes = []
     for name in args.containers:
         code = client.runtime.wait(name)["StatusCode"]
@@ -410,17 +433,34 @@ def _show_inspect(ui, result, template):
         ui.json(result)
 
 
-def _container_inspect_args(p):
-    p.add_argument("-f", "--format", help="Format the output using a Python format string")
-    p.add_argument("names", nargs="+", metavar="CONTAINER")
+def _kind_inspect(kind: str):
+    """``container inspect``, ``image inspect``… : inspect restricted to one kind."""
+
+    def configure(p):
+        p.add_argument("-f", "--format", help="Format the output using a Python format string")
+        p.add_argument("names", nargs="+", metavar=kind.upper())
+
+    def run(client, args, ui):
+        result = inspect_objects(client, args.names, kind)
+        _show_inspect(ui, result, args.format)
+        return result[0] if len(result) == 1 else result
+
+    verb("inspect", f"Display detailed information on one or more {kind}s", configure=configure,
+         group=kind)(run)
 
 
-@verb("inspect", "Display detailed information on one or more containers", configure=_container_inspect_args,
-      group="container")
-def container_inspect(client, args, ui):
-    result = inspect_objects(client, args.names, "container")
-    _show_inspect(ui, result, args.format)
-    return result[0] if len(result) == 1 else result
+for _kind in ("container", "image", "network", "volume"):
+    _kind_inspect(_kind)
+
+
+def report_prune(ui, title: str, deleted: list[str], reclaimed: int | None) -> None:
+    """What docker prints after a prune."""
+    if deleted:
+        ui.print(f"Deleted {title}:")
+        ui.lines(deleted)
+        ui.print()
+    if reclaimed is not None:
+        ui.print(f"Total reclaimed space: {fmt.format_decimal(reclaimed)}")
 
 
 def _logs_args(p):
@@ -599,9 +639,5 @@ def _prune_args(p):
 @verb("prune", "Remove all stopped containers", configure=_prune_args, group="container")
 def container_prune(client, args, ui):
     result = client.containers.prune(filters=args.filter)
-    if result["ContainersDeleted"]:
-        ui.print("Deleted Containers:")
-        ui.lines(result["ContainersDeleted"])
-        ui.print()
-    ui.print(f"Total reclaimed space: {fmt.format_decimal(result['SpaceReclaimed'])}")
+    report_prune(ui, "Containers", result["ContainersDeleted"], result["SpaceReclaimed"])
     return result

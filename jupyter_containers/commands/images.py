@@ -7,7 +7,7 @@ from ..errors import UserError
 from ..units import format_decimal
 from . import format as fmt
 from . import verb
-from .containers import _append, _show_inspect, inspect_objects
+from .containers import _append, report_prune
 
 
 def _pull_args(p):
@@ -80,18 +80,6 @@ def tag(client, args, ui):
     return client.images.get(args.target)
 
 
-def _image_inspect_args(p):
-    p.add_argument("-f", "--format", help="Format the output using a Python format string")
-    p.add_argument("names", nargs="+", metavar="IMAGE")
-
-
-@verb("inspect", "Display detailed information on one or more images", configure=_image_inspect_args, group="image")
-def image_inspect(client, args, ui):
-    result = inspect_objects(client, args.names, "image")
-    _show_inspect(ui, result, args.format)
-    return result[0] if len(result) == 1 else result
-
-
 def _history_args(p):
     p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
     p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
@@ -153,14 +141,8 @@ def _prune_args(p):
 @verb("prune", "Remove unused images", configure=_prune_args, group="image")
 def image_prune(client, args, ui):
     result = client.images.prune(filters=args.filter, all=args.all)
-    deleted = result.get("ImagesDeleted") or []
-    if deleted:
-        ui.print("Deleted Images:")
-        for entry in deleted:
-            for key, value in entry.items():
-                ui.print(f"{key.lower()}: {value}")
-        ui.print()
-    ui.print(f"Total reclaimed space: {format_decimal(result.get('SpaceReclaimed', 0))}")
+    lines = [f"{key.lower()}: {value}" for entry in result.get("ImagesDeleted") or [] for key, value in entry.items()]
+    report_prune(ui, "Images", lines, result.get("SpaceReclaimed", 0))
     return result
 
 
@@ -178,3 +160,39 @@ def lock(client, args, ui):
     for name in names:
         ui.print(f"{name}: {entries[name]['reference']}@{entries[name]['digest']}")
     return entries
+
+
+def _lesson_images_args(p):
+    p.add_argument("--from", dest="source", metavar="FILE",
+                   help="Load them from a tarball made by `save` instead of building them")
+    p.add_argument("names", nargs="*", metavar="IMAGE",
+                   help="Which lesson images (default: all of busybox, debian, mysql, python)")
+
+
+@verb("lesson-images", "Build the lessons' images from Debian packages (the offline classroom kit)",
+      configure=_lesson_images_args)
+def lesson_images(client, args, ui):
+    """The images the lesson notebooks use, made without Docker Hub: built
+    locally with the same recipes the tests use (or loaded from a saved
+    tarball), stored under the names the lessons use (``mysql``,
+    ``python:3.11``…)."""
+    from .. import lessons
+
+    if args.source:
+        with open(args.source, "rb") as handle:
+            names = client.image_service.load(handle, progress=ui.progress("load"))
+    else:
+        wanted = args.names or lessons.recipe_names()
+        unknown = sorted(set(wanted) - set(lessons.recipe_names()))
+        if unknown:
+            raise UserError(f"no lesson image named {', '.join(unknown)}",
+                            hint=f"choose from {', '.join(lessons.recipe_names())}")
+        names = []
+        for name in wanted:
+            ui.print(f"Building {name} from Debian packages (cached after the first time)…")
+            layout = lessons.build_image(name, progress=ui.progress(name))
+            names += client.image_service.import_layout(layout, repository=f"docker.io/library/{name}",
+                                                        progress=ui.progress(name))
+    for name in names:
+        ui.print(f"Ready: {name}")
+    return names

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import verb
-from .containers import _append, _each, _show_inspect
+from .containers import _append, _each, report_prune
 
 
 def _create_args(p):
@@ -42,18 +42,6 @@ def ls(client, args, ui):
     return networks
 
 
-def _inspect_args(p):
-    p.add_argument("-f", "--format", help="Format the output using a Python format string")
-    p.add_argument("names", nargs="+", metavar="NETWORK")
-
-
-@verb("inspect", "Display detailed information on one or more networks", configure=_inspect_args, group="network")
-def inspect(client, args, ui):
-    result = [client.networks.get(name).attrs for name in args.names]
-    _show_inspect(ui, result, args.format)
-    return result[0] if len(result) == 1 else result
-
-
 def _rm_args(p):
     p.add_argument("names", nargs="+", metavar="NETWORK")
 
@@ -71,9 +59,7 @@ def _prune_args(p):
 @verb("prune", "Remove all unused networks", configure=_prune_args, group="network")
 def prune(client, args, ui):
     result = client.networks.prune(filters=args.filter)
-    if result.get("NetworksDeleted"):
-        ui.print("Deleted Networks:")
-        ui.lines(result["NetworksDeleted"])
+    report_prune(ui, "Networks", result.get("NetworksDeleted") or [], None)
     return result
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ..units import format_decimal
 from . import verb
-from .containers import _append, _each, _show_inspect
+from .containers import _append, _each, report_prune
 
 
 def _create_args(p):
@@ -46,18 +45,6 @@ def ls(client, args, ui):
     return volumes
 
 
-def _inspect_args(p):
-    p.add_argument("-f", "--format", help="Format the output using a Python format string")
-    p.add_argument("names", nargs="+", metavar="VOLUME")
-
-
-@verb("inspect", "Display detailed information on one or more volumes", configure=_inspect_args, group="volume")
-def inspect(client, args, ui):
-    result = [client.volumes.get(name).attrs for name in args.names]
-    _show_inspect(ui, result, args.format)
-    return result[0] if len(result) == 1 else result
-
-
 def _rm_args(p):
     p.add_argument("-f", "--force", action="store_true", help="Force the removal of one or more volumes")
     p.add_argument("names", nargs="+", metavar="VOLUME")
@@ -77,9 +64,5 @@ def _prune_args(p):
 @verb("prune", "Remove unused local volumes", configure=_prune_args, group="volume")
 def prune(client, args, ui):
     result = client.volumes.prune(filters=args.filter, all=args.all)
-    if result["VolumesDeleted"]:
-        ui.print("Deleted Volumes:")
-        ui.lines(result["VolumesDeleted"])
-        ui.print()
-    ui.print(f"Total reclaimed space: {format_decimal(result['SpaceReclaimed'])}")
+    report_prune(ui, "Volumes", result["VolumesDeleted"], result["SpaceReclaimed"])
     return result

@@ -111,12 +111,13 @@ def _write_running_state(state_dir: str, spec: dict, pid: int) -> None:
         BootId=boot_id(),
         MonitorPid=os.getppid(),
     )
+    # Atomic, not durable: no fsync on the start path. A process killed at
+    # any point leaves the old or the new file; after a power cut the
+    # record's BootId marks the container exited anyway.
     path = os.path.join(state_dir, "state.json")
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as handle:
         handle.write(dumps(state) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
     os.rename(tmp, path)
 
 
@@ -153,30 +154,35 @@ def launch(spec: dict) -> int:
         with open(spec["seccomp"], "rb") as handle:
             seccomp_filter = handle.read()
 
+    return fork_exec(lambda: init_container(spec, seccomp_filter), failure_code=125)
+
+
+def fork_exec(child, *, failure_code: int) -> int:
+    """Fork; the child runs ``child()``, which must end in an exec. Its
+    failure comes back through a close-on-exec pipe as ``CODE MESSAGE``
+    and is raised here as StartFailed; a successful exec closes the pipe
+    with nothing written. Returns the child's pid."""
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
         os.close(read_end)
         try:
-            init_container(spec, seccomp_filter)
+            child()
         except StartFailed as failure:
             os.write(write_end, f"{failure.code} {failure.message}".encode())
-        except BaseException as error:  # noqa: BLE001
-            os.write(write_end, f"125 {type(error).__name__}: {error}".encode())
+        except BaseException as error:  # noqa: BLE001 - reported, never raised in the child
+            os.write(write_end, f"{failure_code} {type(error).__name__}: {error}".encode())
         finally:
             os._exit(127)
     os.close(write_end)
     message = b""
-    while True:
-        chunk = os.read(read_end, 4096)
-        if not chunk:
-            break
+    while chunk := os.read(read_end, 4096):
         message += chunk
     os.close(read_end)
     if message:
         os.waitpid(pid, 0)
         code, _, text = message.decode("utf-8", "replace").partition(" ")
-        raise StartFailed(int(code) if code.isdigit() else 125, text)
+        raise StartFailed(int(code) if code.isdigit() else failure_code, text)
     return pid
 
 
@@ -225,13 +231,7 @@ def init_container(spec: dict, seccomp_filter: bytes | None) -> None:
     if spec.get("hostname"):
         sc.sethostname(spec["hostname"])
 
-    try:
-        user = users.resolve(spec.get("user") or "", additional_groups=tuple(spec.get("group_add", ())))
-    except users.UserNotFound as error:
-        raise StartFailed(125, str(error)) from None
-    env = list(spec["env"])
-    if not any(item.startswith("HOME=") for item in env):
-        env.append(f"HOME={user.home}")
+    user, env = user_and_env(spec, users, failure_code=125)
 
     cwd = spec.get("cwd") or "/"
     try:
@@ -289,6 +289,20 @@ def _mount_one(rootfs: str, mount: dict) -> None:
                         mount.get("flags", mounts.NOSUID_NODEV_NOEXEC), mount.get("data") or None)
     else:
         raise StartFailed(125, f"unknown mount type {kind!r}")
+
+
+def user_and_env(spec: dict, users, *, failure_code: int):
+    """The process's user, from the image's own files (we are inside the
+    container's root by now), and its environment with HOME as docker sets
+    it."""
+    try:
+        user = users.resolve(spec.get("user") or "", additional_groups=tuple(spec.get("group_add", ())))
+    except users.UserNotFound as error:
+        raise StartFailed(failure_code, str(error)) from None
+    env = list(spec["env"])
+    if not any(item.startswith("HOME=") for item in env):
+        env.append(f"HOME={user.home}")
+    return user, env
 
 
 def drop_privileges(spec: dict, user, seccomp_filter: bytes | None) -> None:
@@ -398,6 +412,9 @@ def exec_in_container(spec: dict) -> int:
     the process's exit status (128+N for a signal)."""
     import _signal
 
+    if spec.get("tty"):
+        import fcntl  # noqa: F401 - needed in the container, where the stdlib is out of reach
+        import termios  # noqa: F401
     from ..linux import caps, seccomp  # noqa: F401 - imported before entering the container
     from ..linux import syscalls as sc
     from . import cgroups, users
@@ -442,49 +459,26 @@ def exec_in_container(spec: dict) -> int:
     except OSError as error:
         return fail(125, f"cannot enter the container's namespaces: {error}")
 
-    read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    child = os.fork()
-    if child == 0:
-        os.close(read_end)
-        try:
-            if spec.get("tty"):
-                import fcntl
-                import termios
+    def become_process():
+        if spec.get("tty"):
+            import fcntl
+            import termios
 
-                os.setsid()
-                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-            try:
-                user = users.resolve(spec.get("user") or "", additional_groups=tuple(spec.get("group_add", ())))
-            except users.UserNotFound as error:
-                raise StartFailed(126, str(error)) from None
-            env = list(spec["env"])
-            if not any(item.startswith("HOME=") for item in env):
-                env.append(f"HOME={user.home}")
-            drop_privileges(spec, user, seccomp_filter)
-            try:
-                os.chdir(spec.get("cwd") or "/")
-            except OSError as error:
-                raise StartFailed(126, f"cannot enter the working directory {spec.get('cwd')}: {error.strerror}") from None
-            sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
-            exec_command(spec["args"], env)
-        except StartFailed as failure:
-            os.write(write_end, f"{failure.code} {failure.message}".encode())
-        except BaseException as error:  # noqa: BLE001
-            os.write(write_end, f"126 {type(error).__name__}: {error}".encode())
-        finally:
-            os._exit(127)
-    os.close(write_end)
-    message = b""
-    while True:
-        chunk = os.read(read_end, 4096)
-        if not chunk:
-            break
-        message += chunk
-    os.close(read_end)
-    if message:
-        os.waitpid(child, 0)
-        code, _, text = message.decode("utf-8", "replace").partition(" ")
-        return fail(int(code) if code.isdigit() else 126, text)
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        user, env = user_and_env(spec, users, failure_code=126)
+        drop_privileges(spec, user, seccomp_filter)
+        try:
+            os.chdir(spec.get("cwd") or "/")
+        except OSError as error:
+            raise StartFailed(126, f"cannot enter the working directory {spec.get('cwd')}: {error.strerror}") from None
+        sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
+        exec_command(spec["args"], env)
+
+    try:
+        child = fork_exec(become_process, failure_code=126)
+    except StartFailed as failure:
+        return fail(failure.code, failure.message)
     try:
         os.write(sync_fd, f"pid {child}\n".encode())
         os.close(sync_fd)
@@ -513,7 +507,7 @@ def exited(state_dir: str) -> int:
     with open(os.path.join(state_dir, SPEC_FILE), "rb") as handle:
         spec = marshal.load(handle)
     sys.path[:0] = [p for p in spec.get("sys_path", ()) if p not in sys.path]
-    from .runtime import handle_exit
+    from .exits import handle_exit
 
     return handle_exit(state_dir, spec)
 
@@ -532,10 +526,12 @@ def main(argv: list[str]) -> int:
 
         return run_helper(marshal.loads(bytes.fromhex(argv[3])))
     if action == "health":
+        with open(os.path.join(state_dir, SPEC_FILE), "rb") as handle:
+            spec = marshal.load(handle)
+        sys.path[:0] = [p for p in spec.get("sys_path", ()) if p not in sys.path]
         from .health import run_check
 
-        with open(os.path.join(state_dir, SPEC_FILE), "rb") as handle:
-            return run_check(state_dir, marshal.load(handle))
+        return run_check(state_dir, spec)
     return exited(state_dir)
 
 

@@ -967,12 +967,10 @@ static void write_exit_json(pid_t pid, int code, int signal_number, const struct
     failed = failed || buf_append(&json, "}\n", 2) < 0;
 
     int fd = failed ? -1 : openat(state_dirfd, ".exit.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write_all(fd, json.data, json.len) < 0 || fsync(fd) < 0 || close(fd) < 0 ||
+    if (fd < 0 || write_all(fd, json.data, json.len) < 0 || close(fd) < 0 ||
         renameat(state_dirfd, ".exit.json.tmp", state_dirfd, "exit.json") < 0) {
         warn("cannot write exit.json: %s", strerror(errno));
         unlinkat(state_dirfd, ".exit.json.tmp", 0);
-    } else {
-        fsync(state_dirfd);
     }
     buf_free(&json);
 }
@@ -1019,7 +1017,7 @@ static int run_once(void)
     }
 
     if (error_code == 0) {
-        report_ready("ok %d", (int)container_pid);
+        report_ready("ok %d %d", (int)container_pid, (int)getpid());
         phase = RUNNING;
         send_number(NULL, FRAME_STARTED, container_pid);
         wait_container();
@@ -1029,8 +1027,6 @@ static int run_once(void)
     }
     close_stdin();
     drain_output();
-    if (fsync(log_fd) < 0)
-        warn("cannot sync the log: %s", strerror(errno));
 
     if (error_code == 0) {
         int sig = WIFSIGNALED(container_status) ? WTERMSIG(container_status) : 0;
@@ -1044,6 +1040,11 @@ static int run_once(void)
     }
     phase = EXITED;
     send_number(NULL, FRAME_EXIT, container_exit_code());
+    /* Durability after the news: readers see the log and exit.json from
+     * the page cache already; syncing only matters for a power cut. */
+    if (fsync(log_fd) < 0)
+        warn("cannot sync the log: %s", strerror(errno));
+    fsync(state_dirfd);
 
     int hook_fds[3] = {devnull, STDERR_FILENO, STDERR_FILENO};
     hook_done = 0;

@@ -19,12 +19,10 @@ from pathlib import Path
 from .. import storage
 from ..errors import Conflict, ContainerNotFound, ContainersError, RuntimeFailure, UserError
 from . import spec as specs
-from .etc import hosts_file, resolv_conf
 from .filters import labels_match
-from .lifecycle import RESTART, SPEC_FILE, timestamp
-from .state import ContainerStore, initial_state
+from .lifecycle import SPEC_FILE, timestamp
+from .state import STOP_REQUESTED, ContainerStore, initial_state
 
-STOP_REQUESTED = "stop-requested"
 
 
 def signal_number(value) -> int:
@@ -150,7 +148,15 @@ class Runtime:
         """Start a created or exited container. With ``attach`` the
         container waits until the returned attach connection is open, so no
         output is missed; the caller reads it and the exit code from it."""
+        from .monitor import wait_monitor
+
         container_id = self.store.resolve(name_or_id)
+        if self.store.load_state(container_id)["Status"] in ("running", "restarting"):
+            return None
+        # The monitor of the previous run may still be finishing its exit
+        # hook (which takes the container's lock): let it.
+        if not wait_monitor(self.store.run_dir(container_id), timeout=30):
+            raise RuntimeFailure(f"container {name_or_id} is still being stopped", hint="try again in a moment")
         with self.store.lock(container_id):
             state = self.store.load_state(container_id)
             if state["Status"] in ("running", "restarting"):
@@ -165,7 +171,7 @@ class Runtime:
             try:
                 start_spec, held_fds = self._start_spec(record, state)
                 storage.write_atomic(self.store.dir(container_id) / SPEC_FILE,
-                                     _marshal(start_spec), 0o600)
+                                     _marshal(start_spec), 0o600, durable=False)
                 started = self._spawn(container_id, record, start_spec, attach=attach, held_fds=held_fds)
                 return started.attach
             except BaseException as error:
@@ -214,6 +220,8 @@ class Runtime:
 
         privileged = bool(host.get("Privileged"))
         cap_set, seccomp_path, no_new_privs = self.security(record)
+
+        from .etc import hosts_file, resolv_conf
 
         network_mode = host.get("NetworkMode") or "bridge"
         held_fds: list = []
@@ -292,6 +300,7 @@ class Runtime:
             "cgroup_mounts": container_cgroup_mounts(cgroups.detect()),
             "shm_size": host.get("ShmSize") or (64 << 20),
             "sys_path": list(sys.path),
+            "run_root": str(self.layout.run.parent),
             "state": base_state,
         }
         from . import health
@@ -731,89 +740,6 @@ class Runtime:
                     import shutil
 
                     shutil.rmtree(self.layout.run / entry, ignore_errors=True)
-
-
-# --- the exit hook ---------------------------------------------------------------
-
-def handle_exit(state_dir: str, spec: dict) -> int:
-    """Run by ``lifecycle.py exited``: record the exit, apply the restart
-    policy, release resources, auto-remove. Returns RESTART (75) to have the
-    monitor start the container again."""
-    from .. import config as config_module
-    from . import cgroups
-
-    directory = Path(state_dir)
-    layout = storage.Layout(Path(state_dir).parent.parent)
-    store = ContainerStore(layout)
-    container_id = spec["id"]
-    parent = spec["cgroup_parent"]
-    try:
-        record = store.read_config(container_id)
-    except ContainerNotFound:
-        return 0  # removed meanwhile
-    with store.lock(container_id):
-        exit_record = storage.read_json(directory / "exit.json", default={}) or {}
-        state = storage.read_json(directory / "state.json", default=None) or initial_state()
-        code = exit_record.get("exit_code", 255)
-        oom = False
-        with contextlib.suppress(FileNotFoundError, OSError):
-            oom = cgroups.Cgroup.open(container_id, parent=parent).oom_killed()
-        if oom:
-            code = 137
-        state.update(Status="exited", Running=False, Paused=False, Restarting=False, Pid=0,
-                     ExitCode=code, OOMKilled=oom,
-                     FinishedAt=exit_record.get("finished_at") or timestamp())
-        stop_requested = (directory / STOP_REQUESTED).exists()
-        policy = record["HostConfig"].get("RestartPolicy") or {"Name": "no"}
-        restart = _should_restart(policy, code, state.get("RestartCount", 0), stop_requested)
-        with contextlib.suppress(FileNotFoundError, OSError):
-            cgroups.Cgroup.open(container_id, parent=parent).remove()
-        if restart:
-            count = state.get("RestartCount", 0) + 1
-            state.update(Status="restarting", Restarting=True, RestartCount=count)
-            store.write_state(container_id, state)
-            spec = dict(spec)
-            spec["state"] = dict(spec.get("state") or {}, RestartCount=count)
-            storage.write_atomic(directory / SPEC_FILE, _marshal(spec), 0o600)
-    if restart:
-        time.sleep(_restart_delay(state))
-        if (directory / STOP_REQUESTED).exists():
-            with store.lock(container_id):
-                state.update(Status="exited", Restarting=False)
-                store.write_state(container_id, state)
-        else:
-            return RESTART
-    with store.lock(container_id):
-        store.write_state(container_id, state)
-    runtime = Runtime(layout, config=config_module.get_config())
-    runtime._release(container_id, record)
-    if record["HostConfig"].get("AutoRemove"):
-        with contextlib.suppress(ContainersError):
-            with store.index_lock(), store.lock(container_id):
-                from .volumes import VolumeStore
-
-                VolumeStore(layout).remove_anonymous(record)
-                store.remove_files(container_id)
-    return 0
-
-
-def _should_restart(policy: dict, code: int, count: int, stop_requested: bool) -> bool:
-    if stop_requested:
-        return False
-    name = policy.get("Name") or "no"
-    if name in ("always", "unless-stopped"):
-        return True
-    if name == "on-failure" and code != 0:
-        limit = policy.get("MaximumRetryCount") or 0
-        return limit == 0 or count < limit
-    return False
-
-
-def _restart_delay(state: dict) -> float:
-    """docker: 100 ms, doubling per consecutive restart, at most a minute;
-    a container that ran 10 s or more restarts at once."""
-    count = state.get("RestartCount", 1)
-    return min(0.1 * (2 ** max(0, count - 1)), 60.0)
 
 
 # --- helpers -------------------------------------------------------------------

@@ -22,6 +22,9 @@ from .. import storage
 from ..errors import Conflict, ContainerNotFound, UserError
 from .lifecycle import boot_id, process_start_ticks, timestamp
 
+#: A file in the container's directory: the stop was asked for, so the
+#: restart policy does not apply (docker's "manually stopped").
+STOP_REQUESTED = "stop-requested"
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 ZERO_TIME = "0001-01-01T00:00:00Z"
 LIVE_STATUSES = ("running", "paused", "restarting")

@@ -202,13 +202,27 @@ def _load_docker(store: ContentStore, root: str, progress) -> list[str]:
     return names
 
 
-def _load_oci(store: ContentStore, root: str, progress) -> list[str]:
+def import_layout(store: ContentStore, root, *, repository: str | None = None,
+                  progress: events.ProgressCallback = events.ignore) -> list[str]:
+    """Copy the images of an OCI image layout directory into the store;
+    with ``repository`` a tag-only ref name ``T`` becomes ``repository:T``
+    (how the lesson layouts name their images). Returns the names."""
+    def name_for(ref_name: str, digest: str) -> str:
+        if repository and ref_name and "/" not in ref_name and ":" not in ref_name:
+            return str(references.parse(f"{repository}:{ref_name}"))
+        return _name_for(ref_name, digest)
+
+    with store.lease():
+        return _load_oci(store, str(root), progress, name_for)
+
+
+def _load_oci(store: ContentStore, root: str, progress, name_for=None) -> list[str]:
     with open(os.path.join(root, "index.json"), "rb") as handle:
         index = json.load(handle)
     names = []
     for descriptor in index.get("manifests", []):
         ref_name = (descriptor.get("annotations") or {}).get(REF_NAME) or ""
-        name = _name_for(ref_name, descriptor["digest"])
+        name = (name_for or _name_for)(ref_name, descriptor["digest"])
         raw = _read_blob(root, descriptor["digest"])
         media_type = descriptor.get("mediaType") or json.loads(raw).get("mediaType")
         repo_digest = descriptor["digest"]

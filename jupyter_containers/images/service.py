@@ -435,6 +435,17 @@ class ImageService:
             images.append(found)
         save(self.store, images, fileobj, format=format)
 
+    def import_layout(self, layout, *, repository: str | None = None,
+                      progress: events.ProgressCallback | None = None) -> list[str]:
+        """Take the images of an OCI layout directory into the store (the
+        offline lesson kit); see :func:`.archive.import_layout`."""
+        from .archive import import_layout
+
+        names = import_layout(self.store, layout, repository=repository, progress=progress or events.ignore)
+        for name in names:
+            self._ensure_snapshots(self.get(name))
+        return names
+
     def load(self, fileobj, *, progress: events.ProgressCallback | None = None) -> list[str]:
         from .archive import load
 

@@ -119,16 +119,21 @@ def bind_at(root: str, source: str, dest: str, *, readonly: bool = False,
     is_dir = os.path.isdir(source)
     fd = open_target(root, dest, directory=is_dir)
     try:
-        target = fd_path(fd)
-        sc.mount(source, target, None, sc.MS_BIND | (sc.MS_REC if recursive else 0))
-        if readonly or flags:
-            # A bind mount takes new flags only on a remount. The locked
-            # flags of the source (nosuid, nodev, noexec) must be kept.
+        sc.mount(source, fd_path(fd), None, sc.MS_BIND | (sc.MS_REC if recursive else 0))
+    finally:
+        os.close(fd)
+    if readonly or flags:
+        # A bind mount takes new flags only on a remount, of the new mount:
+        # look the target up again (the old fd still names what is below).
+        # The locked flags of the source (nosuid, nodev, noexec) are kept.
+        fd = paths.open_in_root(root, dest, O_PATH | os.O_CLOEXEC)
+        try:
+            target = fd_path(fd)
             keep = _locked_flags(target)
             sc.mount(None, target, None,
                      sc.MS_BIND | sc.MS_REMOUNT | keep | flags | (sc.MS_RDONLY if readonly else 0))
-    finally:
-        os.close(fd)
+        finally:
+            os.close(fd)
 
 
 def _locked_flags(path: str) -> int:

@@ -139,3 +139,37 @@ def test_umoci_and_skopeo_accept_full_names_as_tags(crafted_image, tmp_path):
                             capture_output=True, text=True).stdout.split()
     assert listed == [ref]
     subprocess.run(["skopeo", "inspect", f"oci:{layout}:{ref}"], check=True, capture_output=True)
+
+
+# --- the project's fixture images, through the whole pull path --------------------
+
+PULLED_FIXTURES = [
+    ("busybox_image", "library/busybox", None),
+    ("special_image", "fixtures/special", None),
+    ("zstd_image", "fixtures/zstd", None),
+    ("python_image", "library/python", "3.11"),
+    ("debian_image", "library/debian", "bookworm"),
+    ("mysql_image", "library/mysql", "latest"),
+]
+
+
+@pytest.mark.parametrize("fixture, repository, tag", PULLED_FIXTURES, ids=[f[0] for f in PULLED_FIXTURES])
+def test_pulled_fixture_images_match_umoci(fixture, repository, tag, request, client, hub, tmp_path, overlay_view):
+    """Each fixture image built from Debian packages, pushed to the test
+    registry and pulled by us (layers unpacked while they download), equals
+    umoci's unpack of the same image."""
+    image = request.getfixturevalue(fixture)
+    ref = tag or image.ref
+    hub.ensure(fixture, repository, (tag,) if tag else None)
+    started = time.time_ns() - 50_000_000  # directories we made have our clock's time
+    pulled = client.image_service.pull(f"{repository}:{tag or 'latest'}")
+    lowers = [client.image_service.snapshots.path(d) for d in reversed(pulled.diff_ids)]
+    merged = overlay_view(lowers)
+
+    reference = Layout(tmp_path / "for-umoci", tmp_path / "for-umoci-run").ensure()
+    L.without_zstd(image.layout, ref, ContentStore(reference))
+    bundle = tmp_path / "bundle"
+    subprocess.run(["umoci", "unpack", "--image", f"{reference.oci}:{ref}", str(bundle)],
+                   check=True, capture_output=True)
+    differences = tree_differences(bundle / "rootfs", merged, unpacked_since=started)
+    assert differences == [], "\n".join(differences[:50])

@@ -1,0 +1,26 @@
+"""The JupyterLab extension's own TypeScript unit tests (vitest), run from
+pytest so the suite runs them; and its metadata kept in step with the
+Python package."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import jupyter_containers
+
+from .fixtures import LABEXTENSION, jlpm
+
+
+def test_typescript_unit_tests_pass():
+    install = subprocess.run([jlpm(), "install"], cwd=LABEXTENSION, capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stdout[-4000:] + install.stderr[-4000:]
+    result = subprocess.run([jlpm(), "test"], cwd=LABEXTENSION, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-4000:]
+    assert " passed " in result.stdout and " failed " not in result.stdout
+
+
+def test_labextension_version_and_name_match_the_python_package():
+    package = json.loads((LABEXTENSION / "package.json").read_text())
+    assert package["version"] == jupyter_containers.__version__
+    assert [{"src": "labextension", "dest": package["name"]}] == jupyter_containers._jupyter_labextension_paths()
