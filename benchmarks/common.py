@@ -75,15 +75,19 @@ class Table:
         return f"{value * factor:.{decimals}f} {self.unit}"
 
     def compare(self, ours: str, peer: str, target: float | None = None) -> None:
-        """A line: median of ``ours`` / median of ``peer`` (against ``target``)."""
+        """A line: median of ``ours`` / median of ``peer`` (against ``target``),
+        and the ratio of the minimums, the least disturbed by other load."""
         ratio = self.median(ours) / self.median(peer)
-        self.lines.append(f"ratio {ours} / {peer}: {ratio:.2f}x{_verdict(ratio, target, 'x')}")
+        floor = min(self.rows[ours]) / min(self.rows[peer])
+        self.lines.append(f"ratio {ours} / {peer}: {ratio:.2f}x (of the minimums {floor:.2f}x)"
+                          f"{_verdict(ratio, target, 'x')}")
 
     def difference(self, label: str, minus: str, target: float | None = None) -> None:
         """A line: median of ``label`` - median of ``minus`` (against ``target``, in ``unit``)."""
         factor = UNITS[self.unit][0]
         delta = self.median(label) - self.median(minus)
-        self.lines.append(f"{label} - {minus}: {self.show(delta)}"
+        floor = min(self.rows[label]) - min(self.rows[minus])
+        self.lines.append(f"{label} - {minus}: {self.show(delta)} (of the minimums {self.show(floor)})"
                           f"{_verdict(delta * factor, target, ' ' + self.unit)}")
 
     def note(self, text: str) -> None:
@@ -226,8 +230,6 @@ class OurRoot:
     def close(self) -> None:
         try:
             sweep_root(self.root, self.run_root)
-            # the root's level of the cgroup tree, which sweeping leaves
-            CgroupTree(self.client.runtime.cgroup_parent).remove()
         finally:
             for key, value in self._saved.items():
                 if value is None:
