@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import sys
 
 from ..errors import ContainersError, ContainerStartError, UserError
 from . import format as fmt
@@ -31,6 +30,8 @@ def container_options(p) -> None:
     p.add_argument("--entrypoint", help="Overwrite the default ENTRYPOINT of the image")
     _append(p, "-v", "--volume", metavar="[SRC:]DST[:ro]", help="Bind mount a volume")
     _append(p, "--tmpfs", metavar="PATH[:OPTIONS]", help="Mount a tmpfs directory")
+    p.add_argument("--mount-cwd", action="store_true",
+                   help="Mount the current directory at /work and start there (short for -v .:/work -w /work)")
     p.add_argument("--read-only", action="store_true", help="Mount the container's root filesystem as read only")
     p.add_argument("--rm", action="store_true", help="Automatically remove the container when it exits")
     p.add_argument("--init", action="store_true", help="Run an init inside the container that forwards signals and reaps processes")
@@ -99,12 +100,12 @@ def create_options(args) -> dict:
     options = {
         "name": args.name,
         "environment": environment_from_flags(args.env, args.env_file),
-        "working_dir": args.workdir,
+        "working_dir": args.workdir or ("/work" if args.mount_cwd else None),
         "user": args.user,
         "hostname": args.hostname,
         "domainname": args.domainname,
         "entrypoint": args.entrypoint,
-        "volumes": args.volume,
+        "volumes": args.volume + ([f"{os.getcwd()}:/work"] if args.mount_cwd else []),
         "tmpfs": args.tmpfs,
         "read_only": args.read_only,
         "auto_remove": args.rm,
@@ -204,7 +205,7 @@ def _run(client, args, ui):
         client.runtime.start(container.id)
         _warn(client, ui)
         container.reload()
-        ui.print(container.id)
+        ui.detached(container)
         return container
     attachment = client.containers.start_attached(container)
     _warn(client, ui)
@@ -497,10 +498,8 @@ def logs(client, args, ui):
         if not str(tail).lstrip("-").isdigit():
             raise UserError(f"invalid --tail '{tail}'", hint="give a number of lines or 'all'")
         tail = int(tail)
-    entries = container.log_entries(tail=tail, since=args.since, until=args.until,
-                                    timestamps=args.timestamps, follow=args.follow)
-    for stream, data, _time in entries:
-        ui.output(stream, data)
+    ui.logs(container, tail=tail, since=args.since, until=args.until, timestamps=args.timestamps,
+            follow=args.follow)
     return container
 
 
@@ -621,14 +620,15 @@ def cp(client, args, ui):
                         hint="one of SRC_PATH and DEST_PATH must be CONTAINER:PATH")
     if source_container:
         if dest_path == "-":
+            target = ui.binary_output()
             for chunk in client.containers.get(source_container).get_archive(source_path)[0]:
-                sys.stdout.buffer.write(chunk)
+                target.write(chunk)
             return None
         archive.copy_from(client.runtime, source_container, source_path, dest_path,
                           follow_link=args.follow_link)
     elif source_path == "-":
         # docker cp - CONTAINER:DIR extracts a tar read from stdin into DIR.
-        archive.put_archive(client.runtime, dest_container, dest_path, sys.stdin.buffer, archive_mode=args.archive)
+        archive.put_archive(client.runtime, dest_container, dest_path, ui.binary_input(), archive_mode=args.archive)
     else:
         archive.copy_to(client.runtime, dest_container, dest_path, source_path,
                         follow_link=args.follow_link, archive_mode=args.archive)
@@ -644,9 +644,7 @@ def _export_args(p):
       also=[("container", "export")])
 def export(client, args, ui):
     container = client.containers.get(args.container)
-    if not args.output and sys.stdout.isatty():
-        raise UserError("cowardly refusing to save to a terminal", hint="use the -o flag or redirect")
-    with output_file(args.output) if args.output else contextlib.nullcontext(sys.stdout.buffer) as target:
+    with output_file(args.output) if args.output else contextlib.nullcontext(ui.binary_output()) as target:
         for chunk in container.export():
             target.write(chunk)
     return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 
 from ..errors import UserError
 from ..units import format_decimal
@@ -107,9 +106,7 @@ def _save_args(p):
 
 @verb("save", "Save one or more images to a tar archive", configure=_save_args, also=[("image", "save")])
 def save(client, args, ui):
-    if not args.output and sys.stdout.isatty():
-        raise UserError("cowardly refusing to save to a terminal", hint="use the -o flag or redirect")
-    with output_file(args.output) if args.output else contextlib.nullcontext(sys.stdout.buffer) as handle:
+    with output_file(args.output) if args.output else contextlib.nullcontext(ui.binary_output()) as handle:
         client.images.save(args.images, handle, format=args.format)
     return None
 
@@ -121,10 +118,9 @@ def _load_args(p):
 
 @verb("load", "Load images from a tar archive (docker-archive or OCI)", configure=_load_args, also=[("image", "load")])
 def load(client, args, ui):
-    if not args.input and sys.stdin.isatty():
-        raise UserError("requested load from stdin, but stdin is empty", hint="use -i FILE or redirect a file")
+    source = None if args.input else ui.binary_input()
     progress = None if args.quiet else ui.progress("load")
-    with input_file(args.input) if args.input else contextlib.nullcontext(sys.stdin.buffer) as handle:
+    with input_file(args.input) if args.input else contextlib.nullcontext(source) as handle:
         loaded = client.images.load(handle, progress=progress)
     for image in loaded:
         ui.print(f"Loaded image: {image.tags[0] if image.tags else image.id}")
