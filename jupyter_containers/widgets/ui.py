@@ -135,7 +135,8 @@ class NotebookUI(UI):
 
         display({"application/json": value, "text/plain": json.dumps(value, indent=4)}, raw=True)
 
-    def progress(self, title: str = ""):
+    def progress(self, title: str = "", *, to_stderr: bool = False):
+        # A notebook has one output area: the progress shows there either way.
         if not self.widgets:
             return ProgressPrinter(self.print)
         from .progress import PullProgress
