@@ -104,10 +104,11 @@ def program_binary(program: str, cache_dir: os.PathLike | str | None = None) -> 
     # One compiler run for every thread and process that asks at once: two
     # compiling into one temporary file (same pid) or executing a binary
     # still being written (ETXTBSY) is what happens without it.
+    lock = FileLock(cached.with_name(f".{cached.name}.lock"))
+    lock.acquire()
     try:
-        with FileLock(cached.with_name(f".{cached.name}.lock")):
-            if not cached.is_file():
-                compile_program(program, cached)
+        if not cached.is_file():
+            compile_program(program, cached)
     except FileNotFoundError:
         raise errors.HostUnsupported(
             f"{program} is not built and there is no C compiler", hint=NO_COMPILER_HINT) from None
@@ -116,6 +117,8 @@ def program_binary(program: str, cache_dir: os.PathLike | str | None = None) -> 
         raise errors.RuntimeFailure(
             f"cannot compile {PROGRAMS[program][0]}: {first[0] if first else failure}",
             hint=NO_COMPILER_HINT) from None
+    finally:
+        lock.remove_and_release()
     return cached
 
 

@@ -479,7 +479,7 @@ def test_login_logout_with_password_stdin(cli, cli_env, auth_registry, busybox_i
     wrong = cli("login", "-u", USERNAME, "--password-stdin", auth_registry.host, input="wrong\n")
     assert wrong.returncode == 1 and wrong.stderr.startswith("Error: ")
     assert not (tmp_path / "docker" / "config.json").exists()
-    one_line_error(cli("login", auth_registry.host), 1, "non TTY")
+    one_line_error(cli("login", auth_registry.host), 1, "--username")
 
     logged_in = ok(cli("login", "-u", USERNAME, "--password-stdin", auth_registry.host, input=PASSWORD + "\n"))
     assert logged_in.stdout == "Login Succeeded\n"
