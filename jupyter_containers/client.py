@@ -360,16 +360,19 @@ class Container(Model):
     def _repr_html_(self) -> str:
         from .commands.format import ports_text
 
-        state = self.attrs["State"]
-        colour = {"running": "#2e7d32", "paused": "#f9a825", "restarting": "#f57c00",
-                  "exited": "#c62828" if state.get("ExitCode") else "#616161"}.get(self.status, "#616161")
         rows = [("Image", self.image_name), ("Status", self.status_text), ("Ports", ports_text(self.ports) or "—"),
                 ("ID", self.short_id)]
         body = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
                        f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>" for k, v in rows)
-        return (f"<div><b>{html.escape(self.name)}</b> "
-                f"<span style='color:white;background:{colour};border-radius:4px;padding:0 6px'>"
-                f"{html.escape(self.status)}</span><table>{body}</table></div>")
+        return f"<div><b>{html.escape(self.name)}</b> {state_badge(self.status, self.exit_code)}<table>{body}</table></div>"
+
+
+def state_badge(status: str, exit_code: int = 0) -> str:
+    """A container state as a coloured HTML label."""
+    colour = {"running": "#2e7d32", "paused": "#f9a825", "restarting": "#f57c00",
+              "exited": "#c62828" if exit_code else "#616161"}.get(status, "#616161")
+    return (f"<span style='color:white;background:{colour};border-radius:4px;padding:0 6px'>"
+            f"{html.escape(status)}</span>")
 
 
 class ExecResult(tuple):

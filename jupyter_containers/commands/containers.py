@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from ..errors import ContainersError, UserError
 from . import format as fmt
@@ -30,6 +29,8 @@ def container_options(p) -> None:
     p.add_argument("--entrypoint", help="Overwrite the default ENTRYPOINT of the image")
     _append(p, "-v", "--volume", metavar="[SRC:]DST[:ro]", help="Bind mount a volume")
     _append(p, "--tmpfs", metavar="PATH[:OPTIONS]", help="Mount a tmpfs directory")
+    p.add_argument("--mount-cwd", action="store_true",
+                   help="Mount the current directory at /work and start there (short for -v .:/work -w /work)")
     p.add_argument("--read-only", action="store_true", help="Mount the container's root filesystem as read only")
     p.add_argument("--rm", action="store_true", help="Automatically remove the container when it exits")
     p.add_argument("--init", action="store_true", help="Run an init inside the container that forwards signals and reaps processes")
@@ -98,12 +99,12 @@ def create_options(args) -> dict:
     options = {
         "name": args.name,
         "environment": environment_from_flags(args.env, args.env_file),
-        "working_dir": args.workdir,
+        "working_dir": args.workdir or ("/work" if args.mount_cwd else None),
         "user": args.user,
         "hostname": args.hostname,
         "domainname": args.domainname,
         "entrypoint": args.entrypoint,
-        "volumes": args.volume,
+        "volumes": args.volume + ([f"{os.getcwd()}:/work"] if args.mount_cwd else []),
         "tmpfs": args.tmpfs,
         "read_only": args.read_only,
         "auto_remove": args.rm,
@@ -191,7 +192,7 @@ def run(client, args, ui):
         client.runtime.start(container.id)
         _warn(client, ui)
         container.reload()
-        ui.print(container.id)
+        ui.detached(container)
         return container
     attachment = client.containers.start_attached(container)
     _warn(client, ui)
@@ -479,10 +480,8 @@ def logs(client, args, ui):
         if not str(tail).lstrip("-").isdigit():
             raise UserError(f"invalid --tail '{tail}'", hint="give a number of lines or 'all'")
         tail = int(tail)
-    entries = container.log_entries(tail=tail, since=args.since, until=args.until,
-                                    timestamps=args.timestamps, follow=args.follow)
-    for stream, data, _time in entries:
-        ui.output(stream, data)
+    ui.logs(container, tail=tail, since=args.since, until=args.until, timestamps=args.timestamps,
+            follow=args.follow)
     return container
 
 
@@ -601,8 +600,9 @@ def cp(client, args, ui):
                         hint="one of SRC_PATH and DEST_PATH must be CONTAINER:PATH")
     if source_container:
         if dest_path == "-":
+            target = ui.binary_output()
             for chunk in client.containers.get(source_container).get_archive(source_path)[0]:
-                sys.stdout.buffer.write(chunk)
+                target.write(chunk)
             return None
         archive.copy_from(client.runtime, source_container, source_path, dest_path,
                           follow_link=args.follow_link)
@@ -621,9 +621,7 @@ def _export_args(p):
       also=[("container", "export")])
 def export(client, args, ui):
     container = client.containers.get(args.container)
-    if not args.output and sys.stdout.isatty():
-        raise UserError("cowardly refusing to save to a terminal", hint="use the -o flag or redirect")
-    target = open(args.output, "wb") if args.output else sys.stdout.buffer
+    target = open(args.output, "wb") if args.output else ui.binary_output()
     try:
         for chunk in container.export():
             target.write(chunk)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 
 from ..errors import UserError
 from ..units import format_decimal
@@ -106,13 +105,11 @@ def _save_args(p):
 
 @verb("save", "Save one or more images to a tar archive", configure=_save_args, also=[("image", "save")])
 def save(client, args, ui):
-    if not args.output and sys.stdout.isatty():
-        raise UserError("cowardly refusing to save to a terminal", hint="use the -o flag or redirect")
     if args.output:
         with open(args.output, "wb") as handle:
             client.images.save(args.images, handle, format=args.format)
     else:
-        client.images.save(args.images, sys.stdout.buffer, format=args.format)
+        client.images.save(args.images, ui.binary_output(), format=args.format)
     return None
 
 
@@ -123,14 +120,13 @@ def _load_args(p):
 
 @verb("load", "Load images from a tar archive (docker-archive or OCI)", configure=_load_args, also=[("image", "load")])
 def load(client, args, ui):
-    if not args.input and sys.stdin.isatty():
-        raise UserError("requested load from stdin, but stdin is empty", hint="use -i FILE or redirect a file")
+    source = None if args.input else ui.binary_input()
     progress = None if args.quiet else ui.progress("load")
     if args.input:
         with open(args.input, "rb") as handle:
             loaded = client.images.load(handle, progress=progress)
     else:
-        loaded = client.images.load(sys.stdin.buffer, progress=progress)
+        loaded = client.images.load(source, progress=progress)
     for image in loaded:
         ui.print(f"Loaded image: {image.tags[0] if image.tags else image.id}")
     return loaded

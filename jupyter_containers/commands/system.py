@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 
 from .. import __version__
@@ -26,13 +25,9 @@ def login(client, args, ui):
             raise UserError("--password and --password-stdin are mutually exclusive")
         password = sys.stdin.read().rstrip("\n")
     if not username:
-        if not sys.stdin.isatty():
-            raise UserError("cannot perform an interactive login from a non TTY device", hint="use --username")
-        username = input("Username: ")
+        username = ui.prompt("Username: ", hint="use --username")
     if not password:
-        if not sys.stdin.isatty():
-            raise UserError("cannot perform an interactive login from a non TTY device", hint="use --password-stdin")
-        password = getpass.getpass("Password: ")
+        password = ui.prompt("Password: ", secret=True, hint="use --password-stdin")
     if args.password:
         ui.warn("Using --password via the CLI is insecure. Use --password-stdin.")
     client.login(args.server, username, password)

@@ -7,6 +7,7 @@ output); the two show the same results.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import sys
@@ -14,6 +15,7 @@ import threading
 import time
 
 from .. import events
+from ..errors import UserError
 
 
 class UI:
@@ -34,14 +36,7 @@ class UI:
     def table(self, headers: list[str], rows: list[list[str]], *, kind: str | None = None, objects=None) -> None:
         """A table; ``kind`` ("containers", "images", …) and ``objects`` (the
         client objects behind the rows) let a richer UI show more."""
-        widths = [len(h) for h in headers]
-        for row in rows:
-            for i, cell in enumerate(row):
-                widths[i] = max(widths[i], len(str(cell)))
-        spacing = "   "
-        self.print(spacing.join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
-        for row in rows:
-            self.print(spacing.join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+        self.lines(text_table(headers, rows))
 
     def json(self, value) -> None:
         self.print(json.dumps(value, indent=4))
@@ -53,6 +48,33 @@ class UI:
     def output(self, stream: str, data: bytes) -> None:
         """Bytes a container wrote to ``stream`` ("stdout"/"stderr")."""
         raise NotImplementedError
+
+    def binary_output(self):
+        """Where an archive goes when no file is named (docker's stdout)."""
+        if sys.stdout.isatty():
+            raise UserError("cowardly refusing to write an archive to a terminal", hint="use the -o flag or redirect")
+        return sys.stdout.buffer
+
+    def binary_input(self):
+        """Where an archive comes from when no file is named (stdin)."""
+        if sys.stdin.isatty():
+            raise UserError("requested load from stdin, but stdin is empty", hint="use -i FILE or redirect a file")
+        return sys.stdin.buffer
+
+    def prompt(self, text: str, *, secret: bool = False, hint: str = "") -> str:
+        """Ask the user for a value (without echo with ``secret``)."""
+        if not sys.stdin.isatty():
+            raise UserError("cannot ask for input: stdin is not a terminal", hint=hint)
+        return getpass.getpass(text) if secret else input(text)
+
+    def detached(self, container) -> None:
+        """A container started in the background (``run -d``)."""
+        self.print(container.id)
+
+    def logs(self, container, *, follow: bool, **options) -> None:
+        """Show a container's logs; ``options`` as ``Container.log_entries``."""
+        for stream, data, _time in container.log_entries(follow=follow, **options):
+            self.output(stream, data)
 
     def attach(self, attachment, *, stdin: bool, tty: bool):
         """Show an attached container's output live and feed it stdin;
@@ -70,6 +92,16 @@ class UI:
         """Run ``command`` in ``container`` showing its output; return the
         exit code."""
         raise NotImplementedError
+
+
+def text_table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    """docker's column layout: each column as wide as its widest cell."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(str(cell)))
+    spacing = "   "
+    return [spacing.join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [headers, *rows]]
 
 
 class TerminalUI(UI):
@@ -98,6 +130,15 @@ class TerminalUI(UI):
         target = self.stderr if stream == "stderr" else self.stdout
         target.flush()
         os.write(target.fileno(), data)
+
+    def detached(self, container) -> None:
+        """A container started in the background (``run -d``)."""
+        self.print(container.id)
+
+    def logs(self, container, *, follow: bool, **options) -> None:
+        """Show a container's logs; ``options`` as ``Container.log_entries``."""
+        for stream, data, _time in container.log_entries(follow=follow, **options):
+            self.output(stream, data)
 
     def attach(self, attachment, *, stdin: bool, tty: bool):
         from .terminal import attach_terminal
@@ -138,10 +179,10 @@ class ProgressPrinter:
         if self.last.get(event.id) == event.status:
             return
         self.last[event.id] = event.status
-        self.print_line(f"{event.id}: {_status_text(event)}")
+        self.print_line(f"{event.id}: {layer_status_text(event)}")
 
 
-def _status_text(event: events.Progress) -> str:
+def layer_status_text(event: events.Progress) -> str:
     if event.message and event.status == events.DONE:
         return event.message
     return {
@@ -192,7 +233,7 @@ class BarPrinter:
             self.out.write(f"\x1b[{self.drawn}A")
         for layer in self.order:
             event = self.events[layer]
-            line = f"{layer}: {_status_text(event)}"
+            line = f"{layer}: {layer_status_text(event)}"
             if event.status in (events.DOWNLOADING, events.EXTRACTING) and event.total:
                 done = int(self.WIDTH * min(event.current, event.total) / event.total)
                 bar = "=" * max(done - 1, 0) + (">" if done else "") + " " * (self.WIDTH - done)
