@@ -138,8 +138,9 @@ class Runtime:
                 mount["Source"] = volume["Mountpoint"]
                 mount["Driver"] = "local"
             elif mount["Type"] == "bind":
-                # docker -v creates a missing host directory.
-                os.makedirs(mount["Source"], exist_ok=True)
+                # docker -v creates a missing host directory (a file may be bound too).
+                if not os.path.exists(mount["Source"]):
+                    os.makedirs(mount["Source"])
             mount["Propagation"] = "rprivate" if mount["Type"] == "bind" else ""
 
     # --- start ---------------------------------------------------------------

@@ -330,6 +330,15 @@ def test_bind_mounts_and_read_only(client, tmp_path):
                tmpfs={"/scratch": "size=1m"}) == b"ok\n"
 
 
+def test_a_file_can_be_bind_mounted(client, tmp_path):
+    (tmp_path / "script.sh").write_text("echo from a mounted file")
+    assert run(client, ["sh", "/script.sh"], volumes=[f"{tmp_path / 'script.sh'}:/script.sh:ro"]) == \
+        b"from a mounted file\n"
+    # A missing source is still created, as a directory (docker's -v).
+    run(client, ["test", "-d", "/made"], volumes=[f"{tmp_path / 'made'}:/made"])
+    assert (tmp_path / "made").is_dir()
+
+
 def test_named_volumes_persist_and_copy_up(client):
     run(client, ["sh", "-c", "echo kept > /etc/data/file"], volumes=["lesson-data:/etc/data"], remove=True)
     assert run(client, ["cat", "/etc/data/file"], volumes=["lesson-data:/etc/data"]) == b"kept\n"
