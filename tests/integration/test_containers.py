@@ -221,6 +221,18 @@ def test_memory_limit_ends_in_an_oom_kill(client):
     assert container.reload().attrs["State"]["OOMKilled"] is True
 
 
+def test_an_attached_run_returns_once_its_exit_is_recorded(client):
+    """As docker run: inspect right after an attached run sees the final
+    state, OOMKilled included (the exit hook has run)."""
+    container = client.containers.create("busybox", ["sh", "-c", "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done"],
+                                         mem_limit="32m", memswap_limit="32m", **NONE)
+    attachment = client.containers.start_attached(container)
+    list(attachment)
+    assert attachment.exit_code == 137
+    state = container.reload().attrs["State"]
+    assert state["Status"] == "exited" and state["OOMKilled"] is True
+
+
 def test_pids_limit_stops_a_fork_bomb(client):
     with pytest.raises(ContainerError) as info:
         run(client, ["sh", "-c", "i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); done; echo all 40 started"],
