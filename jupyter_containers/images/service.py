@@ -246,7 +246,7 @@ class ImageService:
             except ManifestUnknown:
                 raise ManifestUnknown(
                     f"{name} is pinned by containers.lock to {pin.digest}, which {pin.domain} no longer has",
-                    hint="re-lock it (lock --update) or remove its entry from containers.lock") from None
+                    hint="remove its entry from containers.lock, then pull the image and lock it again") from None
             return self._pull_info(result)
         result = pull(ref, self.registry, self.store, self.snapshots, platform=platform,
                       progress=progress or events.ignore, max_concurrent=self.settings.max_concurrent_downloads)

@@ -137,6 +137,7 @@ def test_a_pinned_digest_gone_from_the_registry_is_a_clear_error(client, hub, le
     with pytest.raises(ManifestUnknown) as info:
         client.image_service.pull("vanishing")
     assert "pinned by containers.lock" in str(info.value) and "\n" not in str(info.value)
+    assert "remove its entry from containers.lock" in str(info.value)
     assert client.image_service.store.images() == [] or all(
         "vanishing" not in e["annotations"]["org.opencontainers.image.ref.name"]
         for e in client.image_service.store.images())
