@@ -325,7 +325,16 @@ def drop_privileges(spec: dict, user, seccomp_filter: bytes | None) -> None:
 
 def exec_command(args: list, env: list) -> None:
     """execve with a $PATH search of our own: os.execvpe imports modules
-    lazily, and after pivot_root the package and the stdlib are gone."""
+    lazily, and after pivot_root the package and the stdlib are gone.
+
+    Python ignores SIGPIPE and SIGXFSZ, and ignored signals stay ignored
+    across exec: give the container the defaults (as subprocess's
+    restore_signals does), or `yes | head` never ends."""
+    import _signal
+
+    for number in ("SIGPIPE", "SIGXFSZ"):
+        if hasattr(_signal, number):
+            _signal.signal(getattr(_signal, number), _signal.SIG_DFL)
     environ = {}
     for item in env:
         key, _, value = item.partition("=")

@@ -1017,7 +1017,7 @@ static int run_once(void)
     }
 
     if (error_code == 0) {
-        report_ready("ok %d", (int)container_pid);
+        report_ready("ok %d %d", (int)container_pid, (int)getpid());
         phase = RUNNING;
         send_number(NULL, FRAME_STARTED, container_pid);
         wait_container();

@@ -190,8 +190,9 @@ def spawn_monitor(container_id: str, state_dir: os.PathLike | str, run_dir: os.P
         os.close(ready_read)
 
     word, _, rest = line.partition(" ")
-    if word == "ok" and rest.isdigit():
-        return MonitorStart(int(rest), running_monitor(run_dir) or 0, attach)
+    if word == "ok" and rest.replace(" ", "").isdigit():
+        container_pid, monitor_pid = (int(n) for n in rest.split())
+        return MonitorStart(container_pid, monitor_pid, attach)
     if attach is not None:
         attach.close()
     if word == "error":

@@ -494,6 +494,11 @@ class Runtime:
         if number in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             self._mark_stop_requested(container_id)
         self._signal(container_id, state, number)
+        if number == signal.SIGKILL:
+            # Nothing survives SIGKILL: return once the exit is recorded, so
+            # a `rm` right after a `kill` finds the container stopped.
+            self._wait_process(state, 10)
+            self._wait_settled(container_id, 10)
 
     def _mark_stop_requested(self, container_id: str) -> None:
         storage.write_atomic(self.store.dir(container_id) / STOP_REQUESTED, b"", durable=False)

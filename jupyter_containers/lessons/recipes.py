@@ -265,7 +265,9 @@ def build_mysql(ctx: BuildContext) -> Path:
 
 
 def build_python(ctx: BuildContext) -> Path:
-    include = ["python3-minimal"]
+    # The whole standard library (json, http.server…) and a `python`
+    # command, as Docker Hub's python images have.
+    include = ["python3", "python-is-python3"]
     resolved: dict[str, list[str]] = {}
     for suite in PYTHON_SUITES:
         try:
@@ -278,7 +280,7 @@ def build_python(ctx: BuildContext) -> Path:
     def build(directory: Path, work: Path) -> None:
         with ctx.layout(directory) as layout:
             for suite, packages in resolved.items():
-                version = package_version(packages, "python3-minimal")
+                version = package_version(packages, "python3-minimal")  # python3's own version
                 config = ImageConfig(cmd=["python3"], env=[f"PATH={DEFAULT_PATH}", "LANG=C.UTF-8"],
                                      labels=labels(f"Python {version} (Debian {suite})"))
                 image = add_debian_image(ctx, layout, work, "python", suite, include, config)

@@ -5,7 +5,8 @@ Output of attached containers and execs is written to the cell's stdout and
 stderr as it arrives (ANSI colours reach the frontend unchanged). A kernel
 interrupt (KeyboardInterrupt in the kernel's main thread) sends SIGINT to
 what is running; if it has not ended within the container's stop timeout
-(``--stop-timeout``, else 10 s) — or on a second interrupt — it is killed.
+(``--stop-timeout``, else ``Runtime.stop_timeout``, 10 s) — or on a second
+interrupt — it is killed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from ..commands.format import stats_table
 from ..commands.ui import UI, ProgressPrinter, text_table
 from ..errors import ContainersError, UserError
 
-DEFAULT_GRACE = 10.0
 _FLUSH_INTERVAL = 0.05
 _YELLOW, _RED, _RESET = "\x1b[33m", "\x1b[31m", "\x1b[0m"
 
@@ -117,7 +117,7 @@ class NotebookUI(UI):
         self._handles.clear()
 
     def table(self, headers, rows, *, kind=None, objects=None) -> None:
-        if self.widgets and kind == "containers" and objects is not None:
+        if self.widgets and kind == "containers" and objects:
             from .table import ContainerTable
 
             self.show(ContainerTable(objects))
@@ -230,8 +230,10 @@ class NotebookUI(UI):
 
 
 def _grace(container) -> float:
+    """docker stop's timeout: the container's --stop-timeout, else the
+    runtime's default (``Runtime.stop_timeout``)."""
     timeout = (container.attrs.get("Config") or {}).get("StopTimeout")
-    return float(timeout) if timeout is not None else DEFAULT_GRACE
+    return float(timeout if timeout is not None else container.client.runtime.settings.stop_timeout)
 
 
 def _quietly(action, *args) -> None:

@@ -42,6 +42,13 @@ def test_missing_command_is_127_and_not_executable_126(client):
     assert info.value.exit_code == 126
 
 
+def test_default_signal_dispositions(client):
+    """Nothing of the runtime's own (Python ignores SIGPIPE and SIGXFSZ)
+    reaches the container: a pipe to `head` ends the writer."""
+    assert run(client, ["sh", "-c", "grep SigIgn /proc/self/status; yes x | head -c 4"]) == \
+        b"SigIgn:\t0000000000000000\nx\nx\n"
+
+
 def test_env_workdir_hostname_user(client):
     out = run(client, ["sh", "-c", "echo $GREETING; pwd; hostname; id -un; echo $HOME"],
               environment={"GREETING": "hi"}, working_dir="/tmp/new", hostname="box", user="app")
@@ -87,6 +94,7 @@ def test_detached_lifecycle(client):
     container.start()
     assert container.status == "running"
     container.kill("SIGKILL")
+    assert container.status == "exited"  # kill -s KILL returns once the exit is recorded
     assert container.wait(timeout=10)["StatusCode"] == 137
     container.rename("renamed")
     assert client.containers.get("renamed").id == container.id

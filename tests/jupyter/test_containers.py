@@ -148,7 +148,9 @@ async def test_stats_one_shot_all_and_streamed(api, jp_ws_fetch, client, busybox
     assert status == 200
     by_name = {client.containers.get(s["id"]).name: s for s in samples}
     assert set(by_name) == {"busy", "spinner"}
-    assert by_name["spinner"]["cpu_percent"] > 50 > by_name["busy"]["cpu_percent"]
+    # A busy loop against a sleeper (a loaded 2-core machine may give the
+    # loop much less than a whole CPU).
+    assert by_name["spinner"]["cpu_percent"] > max(10.0, 5 * by_name["busy"]["cpu_percent"])
 
     connection = await jp_ws_fetch("containers", "api", "containers", "busy", "stats", "stream",
                                    params={"interval": "0.2"})

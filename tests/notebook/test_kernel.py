@@ -126,9 +126,9 @@ def test_the_example_notebook_runs_with_a_real_kernel(kernel_env, tmp_path):
 class Kernel:
     """A kernel of our own, driven message by message."""
 
-    def __init__(self):
+    def __init__(self, *arguments: str):
         self.manager = KernelManager(kernel_name="python3")
-        self.manager.start_kernel()
+        self.manager.start_kernel(extra_arguments=list(arguments))
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
@@ -249,3 +249,13 @@ def test_a_prompt_the_frontend_cannot_answer_is_one_line(kernel):
     assert reply["status"] == "error"
     assert reply["traceback"] == [f"\x1b[31mError:\x1b[0m {reply['evalue']}"]
     assert reply["evalue"] == "cannot ask for input: this frontend does not take any: use --password-stdin"
+
+
+def test_ipython_extensions_config_loads_the_magics(kernel_env):
+    kernel = Kernel("--InteractiveShellApp.extensions=jupyter_containers")
+    try:
+        msg_id = kernel.client.execute("%container run busybox echo configured")
+        assert kernel.wait_for_output(msg_id, "configured\n")
+        assert kernel.reply(msg_id, timeout=60)["status"] == "ok"
+    finally:
+        kernel.close()
