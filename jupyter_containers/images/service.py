@@ -11,7 +11,7 @@ from .. import events, storage
 from ..errors import Conflict, ImageNotFound, InvalidReference, UserError
 from . import reference as references
 from .snapshots import Snapshots
-from .store import REF_NAME, REPO_DIGEST, ContentStore
+from .store import REF_NAME, REPO_DIGEST, ContentStore, repository_of
 
 _ID_RE = re.compile(r"(sha256:)?[0-9a-f]{4,64}")
 
@@ -99,7 +99,7 @@ class ImageService:
             entry_name = entry["annotations"][REF_NAME]
             if entry_name in candidates:
                 return entry_name, entry
-            if ref.digest and entry_name.split("@")[0].rsplit(":", 1)[0] == ref.repository and \
+            if ref.digest and repository_of(entry_name) == ref.repository and \
                     ref.digest in (entry["digest"], entry["annotations"].get(REPO_DIGEST)):
                 return entry_name, entry
         return None
@@ -139,7 +139,7 @@ class ImageService:
                 continue
             other_name = other["annotations"][REF_NAME]
             repo_digest = other["annotations"].get(REPO_DIGEST)
-            repository = other_name.split("@")[0].rsplit(":", 1)[0] if "@" not in other_name else other_name.split("@")[0]
+            repository = repository_of(other_name)
             if "@" not in other_name:
                 names.append(other_name)
             if repo_digest and f"{repository}@{repo_digest}" not in repo_digests:
@@ -236,6 +236,8 @@ class ImageService:
 
         ref = references.parse(name)
         pin = self.pinned(name)
+        if self.settings.offline:
+            return self._offline_pull(name, pin, progress or events.ignore)
         if pin is not None:
             (progress or events.ignore)(events.Progress(
                 "status", name, "pinned", message=f"{name}: using {pin.familiar} pinned by containers.lock"))
@@ -251,6 +253,31 @@ class ImageService:
         result = pull(ref, self.registry, self.store, self.snapshots, platform=platform,
                       progress=progress or events.ignore, max_concurrent=self.settings.max_concurrent_downloads)
         return self._pull_info(result)
+
+    def _offline_pull(self, name: str, pin, progress: events.ProgressCallback) -> PullInfo:
+        """Registry.offline: the image on this computer stands for a pull."""
+        wanted = str(pin) if pin is not None else name
+        found = self._lookup(wanted)
+        if found is None:
+            raise ImageNotFound(f"image '{name}' is not on this computer, and Registry.offline forbids pulling it",
+                                hint="build the lessons' images (jupyter-containers lesson-images), load a saved "
+                                     "archive (load -i FILE), or turn Registry.offline off")
+        info = self._info(*found)
+        message = f"{name}: offline: using the image on this computer"
+        progress(events.Progress("status", name, "offline", message=message))
+        pulled = PullInfo(**{f: getattr(info, f) for f in info.__dataclass_fields__})
+        pulled.status = "Offline: using the image on this computer"
+        pulled.repo_digest = self._registry_digest(info, references.parse(wanted)) or info.manifest_digest
+        return pulled
+
+    @staticmethod
+    def _registry_digest(info: ImageInfo, ref) -> str | None:
+        """The digest a registry served the image under ``ref``'s repository."""
+        for repo_digest in info.repo_digests:
+            repository, _, digest = repo_digest.partition("@")
+            if repository == ref.repository:
+                return digest
+        return None
 
     def _pull_info(self, result) -> PullInfo:
         info = self.get(result.name)
@@ -307,11 +334,7 @@ class ImageService:
         for name in names:
             info = self.get(name)
             ref = references.parse(name)
-            digest = None
-            for repo_digest in info.repo_digests:
-                repository, _, candidate = repo_digest.partition("@")
-                if repository == ref.repository:
-                    digest = candidate
+            digest = self._registry_digest(info, ref)
             if digest is None:
                 raise UserError(f"cannot lock {name}: it was not pulled from a registry, so it has no registry digest",
                                 hint="push it to a registry, or pull it, then lock")
@@ -329,6 +352,8 @@ class ImageService:
             raise InvalidReference(f"refusing to create a tag with a digest reference: {target}")
         _, entry = found
         annotations = {k: v for k, v in entry["annotations"].items() if k != REF_NAME}
+        if repository_of(entry["annotations"][REF_NAME]) != ref.repository:
+            annotations.pop(REPO_DIGEST, None)    # no registry served it under the new name
         self.store.set(str(ref), {k: v for k, v in entry.items() if k != "annotations"}, annotations)
 
     def remove(self, name: str, *, force: bool = False, noprune: bool = False) -> list[dict]:
