@@ -9,8 +9,10 @@ import time
 
 import pytest
 
+from jupyter_containers.client import Client
 from jupyter_containers.containers.health import NotReady
 from jupyter_containers.errors import ImageNotFound, ManifestUnknown, UserError
+from tests.fixtures.containers import set_offline
 from tests.fixtures.registry import make_image
 
 pytestmark = pytest.mark.root
@@ -191,32 +193,14 @@ def test_a_tag_in_another_repository_claims_no_registry_digest(client):
         client.image_service.lock(["my-tools"], path="unused.lock")
 
 
-def go_offline(jupyter_config_dir):
-    """Registry.offline on, and a registry mirror nothing listens on: any
-    request to a registry would fail loudly."""
-    import socket
-
-    from jupyter_containers import config
-    from jupyter_containers.client import Client
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    path = jupyter_config_dir / "jupyter_containers_config.json"
-    settings = json.loads(path.read_text())
-    settings["Registry"] = {"mirrors": {"docker.io": [dead]}, "mirrors_only": True, "offline": True}
-    path.write_text(json.dumps(settings))
-    config.reset()
-    return Client()
-
-
 def test_offline_pulls_use_the_images_on_this_computer(client, hub, jupyter_config_dir, lesson_dir):
     hub.registry.push_image("library/shell-less", "latest", make_image([{"just": b"a file"}]))
     client.images.pull("shell-less")
     client.images.pull("busybox")
     client.image_service.lock(["busybox"])
     pinned = json.loads((lesson_dir / "containers.lock").read_text())["images"]["busybox"]["digest"]
-    offline = go_offline(jupyter_config_dir)
+    set_offline(jupyter_config_dir)
+    offline = Client()
 
     events = []
     pulled = offline.image_service.pull("busybox", progress=events.append)

@@ -18,6 +18,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import pytest
 from nbclient import NotebookClient
 
 from jupyter_containers.client import Client
-from tests.fixtures.containers import sweep_root, write_test_config
+from tests.fixtures.containers import set_offline, sweep_root, write_test_config
 
 WORKTREE = Path(__file__).resolve().parent.parent.parent
 NOTEBOOKS = WORKTREE / "notebooks"
@@ -39,15 +40,29 @@ MYSQL_PORT = 3306
 
 # --- running a lesson ---------------------------------------------------------------
 
+#: Where the lessons' images come from: the session's registry, as mirror of
+#: Docker Hub, or the offline kit (``lesson-images``) with Registry.offline on.
+SOURCES = ("registry", "offline-kit")
+
+
 @pytest.fixture
-def lesson_dir(storage_root, jupyter_config_dir, hub, tmp_path, monkeypatch):
+def lesson_dir(request, storage_root, jupyter_config_dir, tmp_path, monkeypatch):
     """A copy of notebooks/ for the kernel to work in, on a private storage
-    root whose plain image names resolve to the session registry; every
+    root whose images come from ``request.param`` (one of SOURCES); every
     container a lesson leaves is removed afterwards."""
-    hub.lessons()
-    write_test_config(jupyter_config_dir, hub.url)
-    monkeypatch.setenv("PYTHONPATH", str(WORKTREE))   # the kernel imports this checkout
+    monkeypatch.setenv("PYTHONPATH", str(WORKTREE))   # kernels and the CLI import this checkout
     monkeypatch.delenv("JUPYTER_CONTAINERS_LOCK", raising=False)
+    monkeypatch.delenv("JUPYTER_CONTAINERS_OFFLINE", raising=False)
+    if request.param == "registry":
+        hub = request.getfixturevalue("hub")
+        hub.lessons()
+        write_test_config(jupyter_config_dir, hub.url)
+    else:
+        write_test_config(jupyter_config_dir, "http://127.0.0.1:1")
+        kit = subprocess.run([sys.executable, "-m", "jupyter_containers", "lesson-images"],
+                             capture_output=True, text=True, timeout=1200)
+        assert kit.returncode == 0, kit.stderr
+        set_offline(jupyter_config_dir)
     copy = tmp_path / "notebooks"
     shutil.copytree(NOTEBOOKS, copy)
     yield copy
@@ -103,7 +118,7 @@ class Outputs:
         return "\n".join([self.stdout, self.stderr, *shown, self.result or ""])
 
 
-def execute(lesson_dir: Path, name: str) -> Run:
+def execute(lesson_dir: Path, name: str, source: str) -> Run:
     nb = nbformat.read(lesson_dir / name, as_version=4)
     started = time.monotonic()
     # Any error output makes execute() raise CellExecutionError, naming the cell.
@@ -113,7 +128,7 @@ def execute(lesson_dir: Path, name: str) -> Run:
     errors = [c.source for c in nb.cells if c.cell_type == "code"
               for o in c.outputs if o.output_type == "error"]
     assert not errors, errors
-    print(f"{name}: {seconds:.1f} s")
+    print(f"{name} (images from the {source}): {seconds:.1f} s")
     return Run(nb, seconds)
 
 
@@ -223,7 +238,7 @@ def check_reproducibility(run: Run, lesson_dir: Path) -> None:
     which = "%container run --rm busybox sh -c 'if"
     assert run.cell(which, 0).stdout.endswith("I am BusyBox\n")        # the lock held
     assert run.cell(which, 1).stdout.startswith("I am Debian ")         # the moved tag, without it
-    assert "--pull=never forbids pulling it" in run.cell("try:").stdout
+    assert run.cell("try:").stdout.startswith("refused: image 'hello-world' is not present locally and --pull=never")
     assert run.cell("%container run --rm --pull missing").stdout.startswith("Python 3.11.")
     assert "pinned by containers.lock" in run.cell("%container run --rm --pull always").stdout
     # The lesson leaves busybox:latest as the registry has it, and the lock in place.
@@ -247,15 +262,21 @@ def lesson_key(name: str) -> str:
 
 
 @pytest.mark.root
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("lesson_dir", SOURCES, indirect=True)
 @pytest.mark.parametrize("name", LESSONS)
-def test_lesson_runs_top_to_bottom(name, lesson_dir):
+def test_lesson_runs_top_to_bottom(name, lesson_dir, request):
     key = lesson_key(name)
     assert key in CHECKS, f"{name} has no checks: add what it must show to CHECKS"
     if key == "02-mysql":
         host_port_is_free(MYSQL_PORT)
-    run = execute(lesson_dir, name)
+    source = request.node.callspec.params["lesson_dir"]
+    run = execute(lesson_dir, name, source)
     CHECKS[key](run, lesson_dir)
+    if source == "offline-kit":
+        pulls = [cell for cell in run.nb.cells if cell.cell_type == "code" and cell.source.startswith("%container pull")]
+        for cell in pulls:
+            assert "Status: Offline: using the image on this computer" in Outputs(cell).stdout, cell.source
 
 
 def host_port_is_free(port: int) -> None:
