@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 
 from .. import events, storage
 from ..errors import Conflict, ImageNotFound, InvalidReference, UserError
@@ -16,19 +15,21 @@ from .store import REF_NAME, REPO_DIGEST, ContentStore, repository_of
 _ID_RE = re.compile(r"(sha256:)?[0-9a-f]{4,64}")
 
 
-@dataclass
 class ImageInfo:
-    """One image as the runtime needs it."""
+    """One image as the runtime needs it. (A plain class: dataclasses
+    compile their methods at import, which the CLI pays on every run.)"""
 
-    id: str  # the config digest, as docker's image ID
-    name: str  # the full name it was found under
-    manifest_digest: str
-    config: dict
-    diff_ids: list
-    names: list = field(default_factory=list)  # every name pointing at it
-    repo_digests: list = field(default_factory=list)
-    size: int = 0
-    requested: str = ""
+    def __init__(self, id: str, name: str, manifest_digest: str, config: dict, diff_ids: list,
+                 names=None, repo_digests=None, size: int = 0, requested: str = ""):
+        self.id = id  # the config digest, as docker's image ID
+        self.name = name  # the full name it was found under
+        self.manifest_digest = manifest_digest
+        self.config = config
+        self.diff_ids = diff_ids
+        self.names = list(names or [])  # every name pointing at it
+        self.repo_digests = list(repo_digests or [])
+        self.size = size
+        self.requested = requested
 
     @property
     def familiar(self) -> str:
@@ -37,11 +38,16 @@ class ImageInfo:
         except InvalidReference:
             return self.name
 
+    def __repr__(self) -> str:
+        return f"<ImageInfo {self.name} {self.id[:19]}>"
 
-@dataclass
+
 class PullInfo(ImageInfo):
-    status: str = ""
-    repo_digest: str = ""
+    """An image just pulled: with docker's status line and the digest the
+    registry served."""
+
+    status = ""
+    repo_digest = ""
 
 
 class ImageService:
@@ -281,7 +287,8 @@ class ImageService:
 
     def _pull_info(self, result) -> PullInfo:
         info = self.get(result.name)
-        pulled = PullInfo(**{f: getattr(info, f) for f in info.__dataclass_fields__})
+        pulled = PullInfo(info.id, info.name, info.manifest_digest, info.config, info.diff_ids, info.names,
+                          info.repo_digests, info.size, info.requested)
         pulled.status = result.status
         pulled.repo_digest = result.repo_digest
         return pulled
