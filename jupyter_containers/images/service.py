@@ -271,10 +271,8 @@ class ImageService:
         info = self._info(*found)
         message = f"{name}: offline: using the image on this computer"
         progress(events.Progress("status", name, "offline", message=message))
-        pulled = PullInfo(**{f: getattr(info, f) for f in info.__dataclass_fields__})
-        pulled.status = "Offline: using the image on this computer"
-        pulled.repo_digest = self._registry_digest(info, references.parse(wanted)) or info.manifest_digest
-        return pulled
+        return _pulled(info, "Offline: using the image on this computer",
+                       self._registry_digest(info, references.parse(wanted)) or info.manifest_digest)
 
     @staticmethod
     def _registry_digest(info: ImageInfo, ref) -> str | None:
@@ -286,12 +284,7 @@ class ImageService:
         return None
 
     def _pull_info(self, result) -> PullInfo:
-        info = self.get(result.name)
-        pulled = PullInfo(info.id, info.name, info.manifest_digest, info.config, info.diff_ids, info.names,
-                          info.repo_digests, info.size, info.requested)
-        pulled.status = result.status
-        pulled.repo_digest = result.repo_digest
-        return pulled
+        return _pulled(self.get(result.name), result.status, result.repo_digest)
 
     def resolve_for_run(self, name: str, *, pull: str = "missing", platform: str | None = None,
                         progress: events.ProgressCallback | None = None) -> ImageInfo:
@@ -485,6 +478,14 @@ class ImageService:
         for name in names:
             self._ensure_snapshots(self.get(name))
         return names
+
+
+def _pulled(info: ImageInfo, status: str, repo_digest: str) -> PullInfo:
+    pulled = PullInfo(info.id, info.name, info.manifest_digest, info.config, info.diff_ids, info.names,
+                      info.repo_digests, info.size, info.requested)
+    pulled.status = status
+    pulled.repo_digest = repo_digest
+    return pulled
 
 
 def _familiar_digest(repo_digest: str) -> str:
