@@ -409,8 +409,12 @@ class Attachment:
         if self.exit_code is None:
             # The monitor ended without an exit frame: the record knows.
             self.exit_code = self.container.client.runtime.wait(self.container.id)["StatusCode"]
-        if self.container.attrs["HostConfig"].get("AutoRemove"):
-            # --rm: return once the container is gone, as docker does.
+        policy = (self.container.attrs["HostConfig"].get("RestartPolicy") or {}).get("Name") or "no"
+        if policy == "no":
+            # Return once the exit hook has recorded the exit (OOMKilled…)
+            # and, with --rm, removed the container, as docker does: the
+            # monitor closes the connection then. (A restart policy keeps
+            # the monitor and the connection going.)
             while self.raw.read_frame() is not None:
                 pass
         self.raw.close()

@@ -26,10 +26,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -45,6 +43,8 @@ class Layout:
 
         self.root = Path(root).absolute() if root is not None else _config.storage_root()
         base_run = Path(run_root).absolute() if run_root is not None else _config.run_root()
+        import hashlib
+
         tag = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
         self.run = base_run / tag
 
@@ -157,7 +157,9 @@ def atomic_writer(path: os.PathLike | str, mode: int = 0o644, *, durable: bool =
     temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # (not tempfile.mkstemp: importing tempfile costs the hooks milliseconds)
+    tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle

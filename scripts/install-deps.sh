@@ -37,8 +37,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
     added_policy=1
   fi
   $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
   [ "$added_policy" = 1 ] && $SUDO rm -f "$policy"
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+extras=""
+[ "$want_test" = 1 ] && extras="[test]"
+python3 -m pip install -q --disable-pip-version-check -e ".${extras}"

@@ -23,6 +23,8 @@ then
 else
   echo "Docker Hub is not reachable: building the lessons' images locally (offline kit)."
   python3 -m jupyter_containers lesson-images
+  # Kernels inherit it: the lessons' pulls use the kit's images (Registry.offline).
+  export JUPYTER_CONTAINERS_OFFLINE=1
 fi
 
 root_flag=()

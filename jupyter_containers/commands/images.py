@@ -90,7 +90,7 @@ def _history_args(p):
 @verb("history", "Show the history of an image", configure=_history_args, also=[("image", "history")])
 def history(client, args, ui):
     entries = client.images.get(args.image).history()
-    rows = [[e["Id"][:12] if e["Id"] != "<missing>" else "<missing>", fmt.ago(e["Created"]),
+    rows = [[e["Id"] if args.no_trunc or e["Id"] == "<missing>" else e["Id"].split(":", 1)[-1][:12], fmt.ago(e["Created"]),
              e["CreatedBy"] if args.no_trunc else e["CreatedBy"][:45], format_decimal(e["Size"]), e.get("Comment", "")]
             for e in entries]
     ui.table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], rows)

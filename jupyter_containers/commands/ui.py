@@ -134,15 +134,6 @@ class TerminalUI(UI):
         target.flush()
         os.write(target.fileno(), data)
 
-    def detached(self, container) -> None:
-        """A container started in the background (``run -d``)."""
-        self.print(container.id)
-
-    def logs(self, container, *, follow: bool, **options) -> None:
-        """Show a container's logs; ``options`` as ``Container.log_entries``."""
-        for stream, data, _time in container.log_entries(follow=follow, **options):
-            self.output(stream, data)
-
     def attach(self, attachment, *, stdin: bool, tty: bool):
         from .terminal import attach_terminal
 

@@ -70,11 +70,12 @@ def handle_exit(state_dir: str, spec: dict) -> int:
             return RESTART
     with store.lock(container_id):
         store.write_state(container_id, state)
-    if (record["HostConfig"].get("NetworkMode") or "bridge") != "none":
-        from .. import config as config_module
+    if spec.get("network_settings"):
+        from types import SimpleNamespace
+
         from ..network.manager import NetworkManager
 
-        NetworkManager(layout, config_module.Network(config=config_module.get_config())).detach(container_id)
+        NetworkManager(layout, SimpleNamespace(**spec["network_settings"])).detach(container_id)
     with contextlib.suppress(OSError):
         os.rmdir(store.run_dir(container_id) / "rootfs")
     if record["HostConfig"].get("AutoRemove"):

@@ -126,35 +126,68 @@ def launch(spec: dict) -> int:
     pid (as the host sees it) once it has exec'd the entrypoint."""
     from ..linux import syscalls as sc
 
-    cgroup = None
+    joining = None
     if spec.get("cgroup") is not None:
-        from . import cgroups
+        joining = _join_cgroup_in_background(spec)
 
-        from ..errors import ContainersError
-
-        try:
-            cgroup = cgroups.create(spec["id"], spec["cgroup"], parent=spec["cgroup_parent"])
-            cgroup.join(os.getpid())
-        except ContainersError as error:
-            raise StartFailed(125, str(error)) from None
-        except OSError as error:
-            raise StartFailed(125, f"cannot set up the container's cgroup: {error}") from None
-
-    # Only the PID namespace is entered here (it applies to children). The
-    # others are created by the child itself: pivot_root moves the root of
-    # every process in a mount namespace, and this process must keep the
-    # host's view to report back and write the state.
-    try:
-        sc.unshare(sc.CLONE_NEWPID)
-    except OSError as error:
-        raise StartFailed(125, f"cannot create the container's PID namespace: {error}") from None
-    # Read what the child needs from the host before it pivots away.
+    # Meanwhile (joining a v1 cgroup waits for an RCU grace period, 7-15 ms):
+    # import what the container's first process needs, read its seccomp
+    # filter from the host. Only the PID namespace is entered here (it
+    # applies to children); the others are created by the child itself:
+    # pivot_root moves the root of every process in a mount namespace, and
+    # this process must keep the host's view to report back.
+    from ..linux import caps, mounts, seccomp  # noqa: F401 - for the child
+    from . import users  # noqa: F401
     seccomp_filter = None
     if spec.get("seccomp"):
         with open(spec["seccomp"], "rb") as handle:
             seccomp_filter = handle.read()
+    try:
+        sc.unshare(sc.CLONE_NEWPID)
+    except OSError as error:
+        raise StartFailed(125, f"cannot create the container's PID namespace: {error}") from None
+    if joining is not None:
+        joining.acquire()  # released by the joining thread when it is done
+        import _thread
+
+        while _thread._count():  # and gone: fork only a single-threaded process
+            time.sleep(0.0001)
+        if _join_error:
+            raise _join_error[0]
 
     return fork_exec(lambda: init_container(spec, seccomp_filter), failure_code=125)
+
+
+_join_error: list = []
+
+
+def _join_cgroup_in_background(spec: dict):
+    """Create the container's cgroup and move this process into it, in a
+    thread; returns a lock released when that is done (errors are left in
+    ``_join_error`` as StartFailed)."""
+    import _thread
+
+    from ..errors import ContainersError
+    from . import cgroups
+
+    done = _thread.allocate_lock()
+    done.acquire()
+
+    def join():
+        try:
+            cgroup = cgroups.create(spec["id"], spec["cgroup"], parent=spec["cgroup_parent"])
+            cgroup.join(os.getpid())
+        except ContainersError as error:
+            _join_error.append(StartFailed(125, str(error)))
+        except OSError as error:
+            _join_error.append(StartFailed(125, f"cannot set up the container's cgroup: {error}"))
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            _join_error.append(StartFailed(125, f"{type(error).__name__}: {error}"))
+        finally:
+            done.release()
+
+    _thread.start_new_thread(join, ())
+    return done
 
 
 def fork_exec(child, *, failure_code: int) -> int:
@@ -548,4 +581,7 @@ if __name__ == "__main__":
     # Re-enter as a module of the package, so relative imports work.
     from jupyter_containers.containers.lifecycle import main as package_main
 
-    sys.exit(package_main(sys.argv))
+    code = package_main(sys.argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # nothing to tear down: skip the interpreter's finalisation

@@ -138,8 +138,9 @@ class Runtime:
                 mount["Source"] = volume["Mountpoint"]
                 mount["Driver"] = "local"
             elif mount["Type"] == "bind":
-                # docker -v creates a missing host directory.
-                os.makedirs(mount["Source"], exist_ok=True)
+                # docker -v creates a missing host directory (a file may be bound too).
+                if not os.path.exists(mount["Source"]):
+                    os.makedirs(mount["Source"])
             mount["Propagation"] = "rprivate" if mount["Type"] == "bind" else ""
 
     # --- start ---------------------------------------------------------------
@@ -306,6 +307,7 @@ class Runtime:
             "shm_size": host.get("ShmSize") or (64 << 20),
             "sys_path": list(sys.path),
             "run_root": str(self.layout.run.parent),
+            "network_settings": self._network_values() if network_mode != "none" else None,
             "state": base_state,
         }
         from . import health
@@ -336,6 +338,11 @@ class Runtime:
         profile = options["seccomp"] or self.settings.seccomp_profile or None
         seccomp_path = seccomp.prepare(profile, cap_set, self.layout, privileged=bool(host.get("Privileged")))
         return cap_set, seccomp_path, options["no_new_privileges"]
+
+    def _network_values(self) -> dict:
+        """The network configuration as plain values (for the exit hook)."""
+        settings = self.network.settings
+        return {name: getattr(settings, name) for name in settings.trait_names(config=True)}
 
     def _attach_network(self, record: dict):
         """The container's networks, set up before it starts (the network

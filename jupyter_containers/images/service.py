@@ -5,30 +5,31 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 
 from .. import events, storage
 from ..errors import Conflict, ImageNotFound, InvalidReference, UserError
 from . import reference as references
 from .snapshots import Snapshots
-from .store import REF_NAME, REPO_DIGEST, ContentStore
+from .store import REF_NAME, REPO_DIGEST, ContentStore, repository_of
 
 _ID_RE = re.compile(r"(sha256:)?[0-9a-f]{4,64}")
 
 
-@dataclass
 class ImageInfo:
-    """One image as the runtime needs it."""
+    """One image as the runtime needs it. (A plain class: dataclasses
+    compile their methods at import, which the CLI pays on every run.)"""
 
-    id: str  # the config digest, as docker's image ID
-    name: str  # the full name it was found under
-    manifest_digest: str
-    config: dict
-    diff_ids: list
-    names: list = field(default_factory=list)  # every name pointing at it
-    repo_digests: list = field(default_factory=list)
-    size: int = 0
-    requested: str = ""
+    def __init__(self, id: str, name: str, manifest_digest: str, config: dict, diff_ids: list,
+                 names=None, repo_digests=None, size: int = 0, requested: str = ""):
+        self.id = id  # the config digest, as docker's image ID
+        self.name = name  # the full name it was found under
+        self.manifest_digest = manifest_digest
+        self.config = config
+        self.diff_ids = diff_ids
+        self.names = list(names or [])  # every name pointing at it
+        self.repo_digests = list(repo_digests or [])
+        self.size = size
+        self.requested = requested
 
     @property
     def familiar(self) -> str:
@@ -37,11 +38,16 @@ class ImageInfo:
         except InvalidReference:
             return self.name
 
+    def __repr__(self) -> str:
+        return f"<ImageInfo {self.name} {self.id[:19]}>"
 
-@dataclass
+
 class PullInfo(ImageInfo):
-    status: str = ""
-    repo_digest: str = ""
+    """An image just pulled: with docker's status line and the digest the
+    registry served."""
+
+    status = ""
+    repo_digest = ""
 
 
 class ImageService:
@@ -99,7 +105,7 @@ class ImageService:
             entry_name = entry["annotations"][REF_NAME]
             if entry_name in candidates:
                 return entry_name, entry
-            if ref.digest and entry_name.split("@")[0].rsplit(":", 1)[0] == ref.repository and \
+            if ref.digest and repository_of(entry_name) == ref.repository and \
                     ref.digest in (entry["digest"], entry["annotations"].get(REPO_DIGEST)):
                 return entry_name, entry
         return None
@@ -139,7 +145,7 @@ class ImageService:
                 continue
             other_name = other["annotations"][REF_NAME]
             repo_digest = other["annotations"].get(REPO_DIGEST)
-            repository = other_name.split("@")[0].rsplit(":", 1)[0] if "@" not in other_name else other_name.split("@")[0]
+            repository = repository_of(other_name)
             if "@" not in other_name:
                 names.append(other_name)
             if repo_digest and f"{repository}@{repo_digest}" not in repo_digests:
@@ -236,6 +242,8 @@ class ImageService:
 
         ref = references.parse(name)
         pin = self.pinned(name)
+        if self.settings.offline:
+            return self._offline_pull(name, pin, progress or events.ignore)
         if pin is not None:
             (progress or events.ignore)(events.Progress(
                 "status", name, "pinned", message=f"{name}: using {pin.familiar} pinned by containers.lock"))
@@ -246,18 +254,37 @@ class ImageService:
             except ManifestUnknown:
                 raise ManifestUnknown(
                     f"{name} is pinned by containers.lock to {pin.digest}, which {pin.domain} no longer has",
-                    hint="re-lock it (lock --update) or remove its entry from containers.lock") from None
+                    hint="remove its entry from containers.lock, then pull the image and lock it again") from None
             return self._pull_info(result)
         result = pull(ref, self.registry, self.store, self.snapshots, platform=platform,
                       progress=progress or events.ignore, max_concurrent=self.settings.max_concurrent_downloads)
         return self._pull_info(result)
 
+    def _offline_pull(self, name: str, pin, progress: events.ProgressCallback) -> PullInfo:
+        """Registry.offline: the image on this computer stands for a pull."""
+        wanted = str(pin) if pin is not None else name
+        found = self._lookup(wanted)
+        if found is None:
+            raise ImageNotFound(f"image '{name}' is not on this computer, and Registry.offline forbids pulling it",
+                                hint="build the lessons' images (jupyter-containers lesson-images), load a saved "
+                                     "archive (load -i FILE), or turn Registry.offline off")
+        info = self._info(*found)
+        message = f"{name}: offline: using the image on this computer"
+        progress(events.Progress("status", name, "offline", message=message))
+        return _pulled(info, "Offline: using the image on this computer",
+                       self._registry_digest(info, references.parse(wanted)) or info.manifest_digest)
+
+    @staticmethod
+    def _registry_digest(info: ImageInfo, ref) -> str | None:
+        """The digest a registry served the image under ``ref``'s repository."""
+        for repo_digest in info.repo_digests:
+            repository, _, digest = repo_digest.partition("@")
+            if repository == ref.repository:
+                return digest
+        return None
+
     def _pull_info(self, result) -> PullInfo:
-        info = self.get(result.name)
-        pulled = PullInfo(**{f: getattr(info, f) for f in info.__dataclass_fields__})
-        pulled.status = result.status
-        pulled.repo_digest = result.repo_digest
-        return pulled
+        return _pulled(self.get(result.name), result.status, result.repo_digest)
 
     def resolve_for_run(self, name: str, *, pull: str = "missing", platform: str | None = None,
                         progress: events.ProgressCallback | None = None) -> ImageInfo:
@@ -307,11 +334,7 @@ class ImageService:
         for name in names:
             info = self.get(name)
             ref = references.parse(name)
-            digest = None
-            for repo_digest in info.repo_digests:
-                repository, _, candidate = repo_digest.partition("@")
-                if repository == ref.repository:
-                    digest = candidate
+            digest = self._registry_digest(info, ref)
             if digest is None:
                 raise UserError(f"cannot lock {name}: it was not pulled from a registry, so it has no registry digest",
                                 hint="push it to a registry, or pull it, then lock")
@@ -329,6 +352,8 @@ class ImageService:
             raise InvalidReference(f"refusing to create a tag with a digest reference: {target}")
         _, entry = found
         annotations = {k: v for k, v in entry["annotations"].items() if k != REF_NAME}
+        if repository_of(entry["annotations"][REF_NAME]) != ref.repository:
+            annotations.pop(REPO_DIGEST, None)    # no registry served it under the new name
         self.store.set(str(ref), {k: v for k, v in entry.items() if k != "annotations"}, annotations)
 
     def remove(self, name: str, *, force: bool = False, noprune: bool = False) -> list[dict]:
@@ -462,6 +487,14 @@ class ImageService:
         for name in names:
             self._ensure_snapshots(self.get(name))
         return names
+
+
+def _pulled(info: ImageInfo, status: str, repo_digest: str) -> PullInfo:
+    pulled = PullInfo(info.id, info.name, info.manifest_digest, info.config, info.diff_ids, info.names,
+                      info.repo_digests, info.size, info.requested)
+    pulled.status = status
+    pulled.repo_digest = repo_digest
+    return pulled
 
 
 def _familiar_digest(repo_digest: str) -> str:

@@ -23,7 +23,6 @@ from ..errors import IntegrityError
 from ..events import short_id
 from ..linux import paths, syscalls
 from .store import digest_hex
-from .unpack import Lowers, unpack_layer
 
 _TMP_PREFIX = ".tmp-"
 
@@ -52,10 +51,12 @@ class Snapshots:
     def lock(self, diff_id: str, *, blocking: bool = True) -> storage.FileLock:
         return self.layout.lock(f"snapshot-{digest_hex(diff_id)}", blocking=blocking)
 
-    def unpack(self, diff_id: str, stream, media_type: str, lowers: Lowers = ()) -> bool:
+    def unpack(self, diff_id: str, stream, media_type: str, lowers=()) -> bool:
         """Unpack the layer read from ``stream`` as the snapshot ``diff_id``
         (see :func:`.unpack.unpack_layer` for ``lowers``). Returns False,
         without reading the stream, when the snapshot already exists."""
+        from .unpack import unpack_layer  # tarfile and zstandard: only when unpacking
+
         hex_digest = digest_hex(diff_id)
         label = f"layer {short_id(diff_id)}"
         lock = self.lock(diff_id)

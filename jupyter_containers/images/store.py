@@ -53,6 +53,23 @@ _DIGEST_RE = re.compile(r"^sha256:([a-f0-9]{64})$")
 _CHUNK = 1 << 20
 
 
+def repository_of(name: str) -> str:
+    """The repository of a stored name (``repo:tag`` or ``repo@digest``)."""
+    return name.split("@")[0] if "@" in name else name.rsplit(":", 1)[0]
+
+
+def _kept_by_digest(replaced: dict, manifests: list[dict]) -> list[dict]:
+    """As docker does, an image whose name moved to another image stays,
+    untagged but known by the digest its registry served (so a run of
+    ``repo@digest`` — a pin of containers.lock — finds it with no registry),
+    unless another name still reaches it. Returns the entry to add, if any."""
+    repo_digest = replaced["annotations"].get(REPO_DIGEST)
+    if not repo_digest or any(other["digest"] == replaced["digest"] for other in manifests):
+        return []
+    name = f"{repository_of(replaced['annotations'][REF_NAME])}@{repo_digest}"
+    return [dict(replaced, annotations={**replaced["annotations"], REF_NAME: name})]
+
+
 def digest_hex(digest: str) -> str:
     """The hex part of a ``sha256:`` digest; anything else is refused (it
     would also be a path outside ``blobs/``)."""
@@ -167,6 +184,7 @@ class ContentStore:
             for position, existing in enumerate(manifests):
                 if existing.get("annotations", {}).get(REF_NAME) == name:
                     manifests[position] = entry
+                    manifests += _kept_by_digest(existing, manifests)
                     break
             else:
                 manifests.append(entry)

@@ -30,7 +30,6 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import config as _config
 from ..errors import Conflict, ContainerNotFound, NetworkNotFound, RuntimeFailure, UserError
 from ..storage import Layout, read_json, write_json
 from . import firewall, hosts, ipam, links, netns
@@ -125,9 +124,16 @@ class NetworkManager:
     any thread and any process: changes are serialised by a file lock.
     """
 
-    def __init__(self, layout: Layout, settings: _config.Network | None = None):
+    def __init__(self, layout: Layout, settings=None):
+        """``settings``: a ``config.Network``, or any object with its
+        attributes (the exit hook passes plain values, to spare itself
+        traitlets); by default read from the configuration files."""
         self.layout = layout
-        self.settings = settings if settings is not None else _config.Network(config=_config.get_config())
+        if settings is None:
+            from .. import config as _config
+
+            settings = _config.Network(config=_config.get_config())
+        self.settings = settings
         self.tag = layout.run.name  # 12 hex digits naming this storage root
         self.netns_dir = layout.run / "netns"
         self._networks_path = layout.networks / "networks.json"

@@ -208,4 +208,6 @@ class ResourceMonitor(LiveWidget, w.VBox):
 
         with self._lock:
             rows = [_row(h) for h in self.histories.values()]
-        return "\n".join(text_table(_HEADERS, rows)) if rows else "No running containers."
+        if rows:
+            return "\n".join(text_table(_HEADERS, rows))
+        return "Sampling…" if self.running and not self.samples_seen else "No running containers."

@@ -229,6 +229,18 @@ def test_memory_limit_ends_in_an_oom_kill(client):
     assert container.reload().attrs["State"]["OOMKilled"] is True
 
 
+def test_an_attached_run_returns_once_its_exit_is_recorded(client):
+    """As docker run: inspect right after an attached run sees the final
+    state, OOMKilled included (the exit hook has run)."""
+    container = client.containers.create("busybox", ["sh", "-c", "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done"],
+                                         mem_limit="32m", memswap_limit="32m", **NONE)
+    attachment = client.containers.start_attached(container)
+    list(attachment)
+    assert attachment.exit_code == 137
+    state = container.reload().attrs["State"]
+    assert state["Status"] == "exited" and state["OOMKilled"] is True
+
+
 def test_pids_limit_stops_a_fork_bomb(client):
     with pytest.raises(ContainerError) as info:
         run(client, ["sh", "-c", "i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); done; echo all 40 started"],
@@ -336,6 +348,15 @@ def test_bind_mounts_and_read_only(client, tmp_path):
         run(client, ["sh", "-c", "echo x > /root/nope"], read_only=True)
     assert run(client, ["sh", "-c", "echo ok > /scratch/f && cat /scratch/f"], read_only=True,
                tmpfs={"/scratch": "size=1m"}) == b"ok\n"
+
+
+def test_a_file_can_be_bind_mounted(client, tmp_path):
+    (tmp_path / "script.sh").write_text("echo from a mounted file")
+    assert run(client, ["sh", "/script.sh"], volumes=[f"{tmp_path / 'script.sh'}:/script.sh:ro"]) == \
+        b"from a mounted file\n"
+    # A missing source is still created, as a directory (docker's -v).
+    run(client, ["test", "-d", "/made"], volumes=[f"{tmp_path / 'made'}:/made"])
+    assert (tmp_path / "made").is_dir()
 
 
 def test_named_volumes_persist_and_copy_up(client):

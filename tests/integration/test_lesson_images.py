@@ -171,6 +171,7 @@ def test_mysql_serves_the_user_it_was_given(mysql_image, podman):
     podman("stop", "--time", "10", container)
     logs = podman("logs", container).stderr + podman("logs", container).stdout
     assert "ready for connections" in logs
+    assert "Access denied" not in logs            # the health check logs in as a user of its own
 
 
 def test_mysql_mariadb_twins_random_password_and_initdb(mysql_image, podman, tmp_path):

@@ -9,8 +9,10 @@ import time
 
 import pytest
 
+from jupyter_containers.client import Client
 from jupyter_containers.containers.health import NotReady
 from jupyter_containers.errors import ImageNotFound, ManifestUnknown, UserError
+from tests.fixtures.containers import set_offline
 from tests.fixtures.registry import make_image
 
 pytestmark = pytest.mark.root
@@ -137,6 +139,7 @@ def test_a_pinned_digest_gone_from_the_registry_is_a_clear_error(client, hub, le
     with pytest.raises(ManifestUnknown) as info:
         client.image_service.pull("vanishing")
     assert "pinned by containers.lock" in str(info.value) and "\n" not in str(info.value)
+    assert "remove its entry from containers.lock" in str(info.value)
     assert client.image_service.store.images() == [] or all(
         "vanishing" not in e["annotations"]["org.opencontainers.image.ref.name"]
         for e in client.image_service.store.images())
@@ -164,3 +167,61 @@ def test_lesson_images_load_the_offline_kit(client, cli_env, busybox_image, tmp_
     assert image.attrs["RepoDigests"]  # pinnable: the build is reproducible
     assert client.containers.run("busybox", ["echo", "offline"], pull="never", **NONE) == b"offline\n"
     assert os.path.exists(busybox_image.layout)
+
+
+def test_an_image_whose_tag_moved_stays_known_by_its_digest(client, hub):
+    hub.registry.push_image("library/drifting", "latest", make_image([{"v": b"1"}]))
+    first = client.image_service.pull("drifting").repo_digest
+    hub.registry.push_image("library/drifting", "latest", make_image([{"v": b"2"}]))
+    assert client.image_service.pull("drifting").repo_digest != first
+    # As docker's dangling image: untagged, still there under its digest.
+    old = client.images.get(f"drifting@{first}")
+    assert old.attrs["RepoTags"] == [] and old.attrs["RepoDigests"] == [f"drifting@{first}"]
+    assert [row["RepoTags"] for row in client.image_service.list("drifting")].count([]) == 1
+    # Once nothing names it, a tag moving does not keep it twice.
+    client.images.tag(f"drifting@{first}", "drifting:old")
+    client.images.tag("drifting:latest", "drifting:old")
+    assert client.images.get(f"drifting@{first}").attrs["RepoTags"] == []
+    assert len(client.image_service.list("drifting")) == 2
+
+
+def test_a_tag_in_another_repository_claims_no_registry_digest(client):
+    client.images.pull("busybox")
+    client.images.tag("busybox", "my-tools:latest")
+    assert [d.split("@")[0] for d in client.images.get("my-tools").attrs["RepoDigests"]] == ["busybox"]
+    with pytest.raises(UserError, match="no registry digest"):
+        client.image_service.lock(["my-tools"], path="unused.lock")
+
+
+def test_offline_pulls_use_the_images_on_this_computer(client, hub, jupyter_config_dir, lesson_dir):
+    hub.registry.push_image("library/shell-less", "latest", make_image([{"just": b"a file"}]))
+    client.images.pull("shell-less")
+    client.images.pull("busybox")
+    client.image_service.lock(["busybox"])
+    pinned = json.loads((lesson_dir / "containers.lock").read_text())["images"]["busybox"]["digest"]
+    set_offline(jupyter_config_dir)
+    offline = Client()
+
+    events = []
+    pulled = offline.image_service.pull("busybox", progress=events.append)
+    assert pulled.repo_digest == pinned and pulled.status == "Offline: using the image on this computer"
+    assert any("offline" in event.message for event in events)
+    assert offline.containers.run("busybox", ["echo", "ok"], pull="always", **NONE) == b"ok\n"
+    with pytest.raises(ImageNotFound, match="Registry.offline forbids pulling it"):
+        offline.image_service.pull("python:3.11")
+
+    # The local tag moves to another image: the lock still finds the pinned
+    # busybox on this computer, with no registry to fetch it from.
+    offline.images.tag("shell-less", "busybox:latest")
+    assert offline.containers.run("busybox", ["echo", "pinned"], **NONE) == b"pinned\n"
+    (lesson_dir / "containers.lock").unlink()
+    assert offline.images.get("busybox").id == offline.images.get("shell-less").id
+
+
+def test_offline_is_on_with_its_environment_variable(monkeypatch):
+    from jupyter_containers import config
+
+    monkeypatch.setenv("JUPYTER_CONTAINERS_OFFLINE", "1")
+    assert config.Registry().offline is True
+    monkeypatch.delenv("JUPYTER_CONTAINERS_OFFLINE")
+    assert config.Registry().offline is False

@@ -137,3 +137,10 @@ def test_python_values_reach_the_command_line(shell):
     shell.run("word = 'expanded'\nnumber = 41")
     cell = shell.run("%container run busybox echo {word} $word {number + 1}")
     assert cell.stdout.text == "expanded expanded 42\n"
+
+
+def test_history_shows_short_image_ids_as_docker_does(shell):
+    image_id = Client().images.get("busybox").short_id
+    cell = shell.run("%container history busybox")
+    assert cell.error is None
+    assert cell.stdout.text.splitlines()[1].startswith(f"{image_id}   ")

@@ -3,6 +3,8 @@ their background updates ending, and their text fallback."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from jupyter_containers.client import Client
@@ -149,6 +151,25 @@ def test_resource_monitor(widgets):
         assert widgets.run("%container rm -f busy").error is None
         monitor.join(10)
         assert monitor.ended and not monitor.running
+    finally:
+        monitor.close()
+
+
+def test_resource_monitor_says_it_is_sampling_until_the_first_sample(client):
+    """Its text, shown where widgets are not, never claims that no container
+    runs before it has looked."""
+    first_sample = threading.Event()
+
+    def samples():
+        first_sample.wait(20)
+        yield []
+
+    monitor = ResourceMonitor(client=client, samples=samples())
+    try:
+        assert monitor.text() == "Sampling…"
+        first_sample.set()
+        monitor.join(10)
+        assert monitor.text() == "No running containers."
     finally:
         monitor.close()
 

@@ -210,12 +210,21 @@ def test_images_are_named_in_the_index(store):
     assert store.get("docker.io/library/a:latest")["digest"] == first["digest"]
     assert store.get("docker.io/library/a:latest")["annotations"][REPO_DIGEST] == first["digest"]
     assert store.get("docker.io/library/nope:latest") is None
-    # Re-pointing a name replaces its entry in place.
+    # Re-pointing a name replaces its entry in place; the image it named
+    # stays, untagged, under the digest its registry served (docker's
+    # dangling image), since no other name reaches it.
     store.set("docker.io/library/a:latest", second)
-    assert [entry["digest"] for entry in store.images()] == [second["digest"], second["digest"]]
+    kept = f"docker.io/library/a@{first['digest']}"
+    assert [(entry["annotations"][REF_NAME], entry["digest"]) for entry in store.images()] == [
+        ("docker.io/library/a:latest", second["digest"]), ("docker.io/library/b:1", second["digest"]),
+        (kept, first["digest"])]
     removed = store.remove("docker.io/library/a:latest")
     assert removed["digest"] == second["digest"]
-    assert [entry["annotations"][REF_NAME] for entry in store.images()] == ["docker.io/library/b:1"]
+    assert [entry["annotations"][REF_NAME] for entry in store.images()] == ["docker.io/library/b:1", kept]
+    # An image another name still reaches is not kept twice.
+    store.set("docker.io/library/b:2", second)
+    store.set("docker.io/library/b:1", first)
+    assert len(store.images()) == 3
     with pytest.raises(ImageNotFound, match="No such image: docker.io/library/a:latest"):
         store.remove("docker.io/library/a:latest")
 

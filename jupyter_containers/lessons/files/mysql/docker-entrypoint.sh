@@ -13,6 +13,7 @@ shopt -s nullglob
 
 DATADIR=/var/lib/mysql
 SOCKET=/run/mysqld/mysqld.sock
+HEALTHCHECK_CNF=$DATADIR/.my-healthcheck.cnf
 
 log() { printf '%s [Entrypoint]: %s\n' "$(date -u '+%Y-%m-%d %H:%M:%S+00:00')" "$*"; }
 fail() { log "ERROR: $*" >&2; exit 1; }
@@ -136,6 +137,14 @@ ALTER USER 'root'@'localhost' IDENTIFIED BY $(sql_string "$ROOT_PASSWORD");"
 CREATE USER 'root'@$(sql_string "$ROOT_HOST") IDENTIFIED BY $(sql_string "$ROOT_PASSWORD");
 GRANT ALL ON *.* TO 'root'@$(sql_string "$ROOT_HOST") WITH GRANT OPTION;"
 	fi
+	# The health check logs in as a user of its own, with no privileges, so
+	# that its checks leave no "Access denied" warnings in the server's log.
+	local healthcheck_password
+	healthcheck_password=$(set +o pipefail; tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32)
+	sql+="
+CREATE USER 'healthcheck'@'127.0.0.1' IDENTIFIED BY '$healthcheck_password';"
+	printf '[client]\nuser=healthcheck\npassword=%s\n' "$healthcheck_password" >"$HEALTHCHECK_CNF"
+	chmod 0600 "$HEALTHCHECK_CNF"
 	if [ -n "$DATABASE" ]; then
 		log "Creating database $DATABASE"
 		sql+="
