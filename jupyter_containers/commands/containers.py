@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import os
 
+from .. import events
 from ..errors import ContainersError, ContainerStartError, UserError
 from . import format as fmt
 from . import output_file, verb
@@ -148,7 +149,9 @@ def create_options(args) -> dict:
 
 
 def _ensure_image(client, args, ui) -> None:
-    """docker run pulls a missing image first, showing its progress."""
+    """docker run checks its flags, then pulls a missing image, showing its
+    progress (a typo must not cost a download)."""
+    client.runtime.check_options(create_options(args))
     service = client.image_service
     pin = service.pinned(args.image)
     if pin is not None and not args.quiet:
@@ -157,8 +160,9 @@ def _ensure_image(client, args, ui) -> None:
         return
     if args.pull == "missing" and service.exists(args.image, platform=args.platform):
         return
-    if args.pull == "missing":
-        ui.warn(f"Unable to find image '{args.image}' locally") if not args.quiet else None
+    if args.pull == "missing" and not args.quiet:
+        ui.progress(args.image, to_stderr=True)(events.Progress(
+            "status", args.image, "missing", message=f"Unable to find image '{args.image}' locally"))
     service.pull(args.image, platform=args.platform,
                  progress=None if args.quiet else ui.progress(args.image, to_stderr=True))
 

@@ -120,6 +120,19 @@ class Runtime:
                 raise
         return container_id
 
+    def check_options(self, options: dict) -> None:
+        """Refuse bad ``create`` options (one line) before anything is
+        pulled or made: every option that does not depend on the image."""
+        from . import cgroups
+
+        class _AnyImage:  # what the options are checked against: no config
+            id = name = requested = ""
+            config = {}
+
+        options = {k: v for k, v in options.items() if k not in ("pull", "platform")}
+        record = specs.build_record("0" * 64, "check", _AnyImage, ["true"], options, "")
+        cgroups.check(cgroup_limits(record), parent=self.cgroup_parent)
+
     def _prepare_volumes(self, record: dict, image_info, volumes) -> None:
         """Named volumes are created on first use; every image VOLUME not
         covered by a mount gets an anonymous volume, as in docker."""
