@@ -35,7 +35,6 @@ PROGRAMS = {
     "jc-init": (HERE / "init.c", ("-static",)),
 }
 SOURCE = PROGRAMS["jc-monitor"][0]
-INSTALLED = BIN / "jc-monitor"
 CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror")
 NO_COMPILER_HINT = "install gcc (apt-get install gcc) or reinstall jupyter-containers from a wheel"
 

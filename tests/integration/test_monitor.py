@@ -538,7 +538,7 @@ def test_without_stdin_the_container_reads_dev_null_and_with_tty_a_pty(box):
 # --- the binary ---------------------------------------------------------------
 
 def test_monitor_binary_compiles_once_into_the_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(monitor, "INSTALLED", tmp_path / "not-installed" / "jc-monitor")
+    monkeypatch.setattr(monitor, "BIN", tmp_path / "not-installed")
     built = monitor.monitor_binary(tmp_path)
     assert built == tmp_path / "bin" / f"jc-monitor-{monitor.source_digest()[:16]}"
     assert os.access(built, os.X_OK)
