@@ -22,7 +22,6 @@ import sys
 import threading
 import time
 
-from ..commands.containers import RunResult
 from ..commands.format import stats_table
 from ..commands.ui import UI, ProgressPrinter, text_table
 from ..errors import ContainersError, UserError
@@ -193,7 +192,7 @@ class NotebookUI(UI):
         return container.wait()["StatusCode"]
 
     def exec(self, container, command, *, environment, user, workdir, tty, interactive, privileged,
-             detach) -> RunResult | None:
+             detach) -> int | None:
         options = dict(environment=environment, user=user, workdir=workdir, tty=tty, privileged=privileged)
         if detach:
             container.exec(command, detach=True, **options)
@@ -227,7 +226,7 @@ class NotebookUI(UI):
                     stream.close()
             if tty:
                 os.close(master)
-        return RunResult(container, code)
+        return code
 
 
 def _grace(container) -> float:

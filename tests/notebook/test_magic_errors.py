@@ -19,7 +19,7 @@ def one_error_line(cell) -> str:
 
 @pytest.mark.parametrize("source, error_type, words", [
     ("%container run --no-such-flag busybox", commands.ArgumentError, "unknown flag or argument: --no-such-flag: see '%container run --help'"),
-    ("%container frobnicate", commands.ArgumentError, "invalid choice: 'frobnicate'"),
+    ("%container frobnicate", UserError, "'frobnicate' is not a %container command"),
     ("%container logs", commands.ArgumentError, "required: CONTAINER"),
     ("%container run 'busybox", UserError, "No closing quotation: check the quotes"),
     ("%container stop no-such-container", ContainerNotFound, "no-such-container"),
