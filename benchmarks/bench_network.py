@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jupyter_containers import config  # noqa: E402
-from jupyter_containers.network import NetworkManager, links, netns  # noqa: E402
+from jupyter_containers.network import NetworkManager, netns  # noqa: E402
 from jupyter_containers.storage import Layout  # noqa: E402
 from tests.fixtures.network import free_subnet, host_links, state_of  # noqa: E402
 

@@ -18,7 +18,6 @@ import socket
 import struct
 import threading
 import time
-from pathlib import Path
 from typing import Iterator, NamedTuple
 
 from .. import errors

@@ -224,7 +224,7 @@ def init_container(spec: dict, seccomp_filter: bytes | None) -> None:
     exec. Returns only by raising."""
     # Everything this process will need is imported now: after pivot_root
     # the package's files are out of reach.
-    from ..linux import caps, mounts, seccomp
+    from ..linux import caps, mounts, seccomp  # noqa: F401 - caps and seccomp: for drop_privileges
     from ..linux import syscalls as sc
     from . import users
 
@@ -306,7 +306,7 @@ def enter_namespaces(spec: dict, sc, *, with_cgroup: bool) -> None:
 
 
 def _mount_one(rootfs: str, mount: dict) -> None:
-    from ..linux import mounts
+    from ..linux import caps, mounts, seccomp  # noqa: F401 - caps and seccomp: for drop_privileges
 
     kind = mount["type"]
     marker = mount.get("copy_up_marker")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import events
-from ..images.build import (DEFAULT_PATH, Descriptor, Healthcheck, ImageConfig, Layer, LayoutWriter, TreeIndex, image_layers,
+from ..images.build import (DEFAULT_PATH, Descriptor, Healthcheck, ImageConfig, LayoutWriter, TreeIndex, image_layers,
                             oci_platform, open_layer_blob, resolve_source_date_epoch)
 from .cache import cached_layout
 from ..errors import ImageBuildError

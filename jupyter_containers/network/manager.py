@@ -28,7 +28,6 @@ import os
 import re
 import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..errors import Conflict, ContainerNotFound, NetworkNotFound, RuntimeFailure, UserError
 from ..storage import Layout, read_json, write_json

@@ -3,7 +3,6 @@ with skopeo and umoci (the reference implementations)."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import stat

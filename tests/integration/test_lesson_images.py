@@ -4,7 +4,6 @@ the project's own runtime runs them."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path

@@ -192,7 +192,7 @@ def test_port_taken_on_host_is_a_clear_error_and_leaves_nothing(network_manager,
 def test_same_host_port_for_two_containers_is_refused(network_manager, containers):
     port = _free_port(socket.SOCK_STREAM)
     containers.attach("first", ports=[f"{port}:80"])
-    with pytest.raises(Conflict, match=f"already published by container first"):
+    with pytest.raises(Conflict, match="already published by container first"):
         containers.attach("second", ports=[f"127.0.0.1:{port}:80"])
     assert len(state_of(network_manager)["containers"]) == 1
 
@@ -308,7 +308,7 @@ def test_network_lifecycle_and_errors(network_manager, containers):
 
     with pytest.raises(Conflict, match="already exists"):
         network_manager.create("data")
-    with pytest.raises(Conflict, match=f"overlaps network data"):
+    with pytest.raises(Conflict, match="overlaps network data"):
         network_manager.create("other", subnet=created.subnet)
     with pytest.raises(Conflict, match="which this host already routes"):
         network_manager.create("loop", subnet="127.0.0.0/24")

@@ -24,8 +24,7 @@ from jupyter_containers.images.auth import Credentials, DockerConfig
 from jupyter_containers.images.platform import host_platform, select_platform
 from jupyter_containers.images.reference import parse
 from jupyter_containers.images.registry import RegistryClient
-from tests.fixtures.registry import (PASSWORD, USERNAME, closed_port_url, make_image, make_index, sha256_digest,
-                                     write_oci_layout)
+from tests.fixtures.registry import (PASSWORD, USERNAME, closed_port_url, make_image, make_index, write_oci_layout)
 
 _counter = iter(range(1_000_000))
 
