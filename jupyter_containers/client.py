@@ -409,12 +409,11 @@ class Attachment:
         if self.exit_code is None:
             # The monitor ended without an exit frame: the record knows.
             self.exit_code = self.container.client.runtime.wait(self.container.id)["StatusCode"]
-        policy = (self.container.attrs["HostConfig"].get("RestartPolicy") or {}).get("Name") or "no"
-        if policy == "no":
-            # Return once the exit hook has recorded the exit (OOMKilled…)
-            # and, with --rm, removed the container, as docker does: the
-            # monitor closes the connection then. (A restart policy keeps
-            # the monitor and the connection going.)
+        if self.container.attrs["HostConfig"].get("AutoRemove"):
+            # --rm: return once the container is gone, as docker does (the
+            # monitor closes the connection after its exit hook). Without
+            # it the exit frame is enough: exit.json, OOM kill included,
+            # already tells every reader how the container ended.
             while self.raw.read_frame() is not None:
                 pass
         self.raw.close()

@@ -40,9 +40,10 @@ def handle_exit(state_dir: str, spec: dict) -> int:
         exit_record = storage.read_json(directory / "exit.json", default={}) or {}
         state = storage.read_json(directory / "state.json", default=None) or initial_state()
         code = exit_record.get("exit_code", 255)
-        oom = False
-        with contextlib.suppress(FileNotFoundError, OSError):
-            oom = cgroups.Cgroup.open(container_id, parent=parent).oom_killed()
+        oom = bool(exit_record.get("oom_killed"))
+        if not oom:
+            with contextlib.suppress(FileNotFoundError, OSError):
+                oom = cgroups.Cgroup.open(container_id, parent=parent).oom_killed()
         if oom:
             code = 137
         state.update(Status="exited", Running=False, Paused=False, Restarting=False, Pid=0,

@@ -81,6 +81,7 @@ static struct {
     int hold[HOLD_MAX];                /* --hold-fd: kept open, unused (port reservations) */
     int hold_count;
     long long health_interval_ms;      /* --health-interval: run HOOK… health this often */
+    const char *oom_counter;           /* --oom-counter: a cgroup file with an "oom_kill N" line */
     char **hook;                       /* HOOK ARGV… ACTION NULL */
     int hook_argc;
 } opt = {.log_max_files = 1, .ready_fd = -1};
@@ -506,6 +507,29 @@ static void send_number(struct client *c, int type, long value)
         client_send(c, type, text, (size_t)len);
     else
         broadcast(type, text, (size_t)len);
+}
+
+/* The "oom_kill N" count of the container's memory cgroup (v1
+ * memory.oom_control, v2 memory.events); -1 when there is none to read. */
+static long oom_kills(void)
+{
+    if (!opt.oom_counter)
+        return -1;
+    int fd = open(opt.oom_counter, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char text[1024];
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    text[n] = '\0';
+    for (char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        long count;
+        if (sscanf(line, "oom_kill %ld", &count) == 1)
+            return count;
+    }
+    return -1;
 }
 
 static int container_exit_code(void)
@@ -953,13 +977,15 @@ static int start_outcome(char *error, size_t error_size)
     return EXIT_SETUP;
 }
 
-static void write_exit_json(pid_t pid, int code, int signal_number, const struct timespec *when, const char *error)
+static void write_exit_json(pid_t pid, int code, int signal_number, const struct timespec *when, const char *error,
+                            int oom_killed)
 {
     char head[160], time_text[40];
     struct buf json = {0};
     format_time(when, time_text);
-    int len = snprintf(head, sizeof head, "{\"pid\":%d,\"exit_code\":%d,\"signal\":%d,\"finished_at\":\"%s\"",
-                       (int)pid, code, signal_number, time_text);
+    int len = snprintf(head, sizeof head,
+                       "{\"pid\":%d,\"exit_code\":%d,\"signal\":%d,\"oom_killed\":%s,\"finished_at\":\"%s\"",
+                       (int)pid, code, signal_number, oom_killed ? "true" : "false", time_text);
     int failed = buf_append(&json, head, (size_t)len) < 0;
     if (error)
         failed = failed || buf_append(&json, ",\"error\":\"", 10) < 0 || json_escape(&json, error, strlen(error)) < 0 ||
@@ -1030,13 +1056,14 @@ static int run_once(void)
 
     if (error_code == 0) {
         int sig = WIFSIGNALED(container_status) ? WTERMSIG(container_status) : 0;
-        write_exit_json(container_pid, container_exit_code(), sig, &container_finished, NULL);
+        /* Each start gets a new cgroup: any kill it counts is this run's. */
+        write_exit_json(container_pid, container_exit_code(), sig, &container_finished, NULL, oom_kills() > 0);
     } else {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
         container_pid = 0;
         container_status = error_code << 8;     /* as if it had exited with that code */
-        write_exit_json(0, error_code, 0, &now, error);
+        write_exit_json(0, error_code, 0, &now, error, 0);
     }
     phase = EXITED;
     send_number(NULL, FRAME_EXIT, container_exit_code());
@@ -1173,6 +1200,8 @@ static void parse_args(int argc, char **argv)
             opt.hold[opt.hold_count++] = (int)parse_number(arg, value, 0);
         } else if (strcmp(arg, "--health-interval") == 0)
             opt.health_interval_ms = parse_number(arg, value, 1);
+        else if (strcmp(arg, "--oom-counter") == 0)
+            opt.oom_counter = value;
         else
             usage_error("unknown option %s", arg);
     }

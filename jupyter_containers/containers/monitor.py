@@ -142,6 +142,7 @@ def spawn_monitor(container_id: str, state_dir: os.PathLike | str, run_dir: os.P
                   hook_argv: Sequence[str], *, log_max_size: int, log_max_files: int,
                   tty: bool = False, stdin: bool = False, wait_attach: bool = False,
                   hold_fds: Sequence[int] = (), health_interval: float | None = None,
+                  oom_counter: os.PathLike | str | None = None,
                   timeout: float | None = None, binary: os.PathLike | str | None = None) -> MonitorStart:
     """Starts a detached jc-monitor that runs ``hook_argv + ["start"]`` and
     waits until the container has started.
@@ -171,6 +172,8 @@ def spawn_monitor(container_id: str, state_dir: os.PathLike | str, run_dir: os.P
         argv += ["--hold-fd", str(fd)]
     if health_interval:
         argv += ["--health-interval", str(max(1, int(health_interval * 1000)))]
+    if oom_counter:
+        argv += ["--oom-counter", str(oom_counter)]
     argv += ["--", *hook_argv]
     attach = None
     try:

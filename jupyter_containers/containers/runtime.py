@@ -222,6 +222,7 @@ class Runtime:
                 log_max_files=self.settings.log_max_files,
                 hold_fds=[s.fileno() for s in held_fds],
                 health_interval=check["Interval"] / 1e9 if check else None,
+                oom_counter=self._oom_counter(container_id),
             )
         finally:
             for held in held_fds:
@@ -336,6 +337,18 @@ class Runtime:
                 "host_network": network_mode == "host", "detach": False,
             }
         return spec, held_fds
+
+    def _oom_counter(self, container_id: str) -> str | None:
+        """The cgroup file counting the container's OOM kills, for its
+        monitor to read the moment the container ends."""
+        from . import cgroups
+
+        tree = cgroups.CgroupTree(self.cgroup_parent)
+        directory = tree.path("memory", container_id)
+        if directory is None:
+            return None
+        name = "memory.oom_control" if "memory" in tree.hierarchies.v1 else "memory.events"
+        return os.path.join(directory, name)
 
     def security(self, record: dict, *, privileged: bool = False) -> tuple[set, str | None, bool]:
         """(capabilities, compiled seccomp filter path or None, no_new_privs)

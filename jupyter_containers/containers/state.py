@@ -159,8 +159,10 @@ class ContainerStore:
             return _ended(state, 255, "the host restarted while the container was running")
         exit_record = storage.read_json(directory / "exit.json", default=None)
         if exit_record and exit_record.get("pid") == state.get("Pid"):
-            return _ended(state, exit_record.get("exit_code", 255), "",
-                          finished=exit_record.get("finished_at"))
+            ended = _ended(state, exit_record.get("exit_code", 255), "", finished=exit_record.get("finished_at"))
+            if exit_record.get("oom_killed"):
+                ended.update(OOMKilled=True, ExitCode=137)
+            return ended
         if state.get("Status") == "restarting":
             if _alive(state.get("MonitorPid")):
                 return state
