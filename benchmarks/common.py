@@ -217,6 +217,10 @@ class OurRoot:
         self.env = dict(os.environ, JUPYTER_CONFIG_DIR=str(self.config_dir),
                         JUPYTER_CONTAINERS_ROOT=str(self.root), JUPYTER_CONTAINERS_RUN_ROOT=str(self.run_root),
                         PYTHONPATH=os.pathsep.join(filter(None, [str(WORKTREE), os.environ.get("PYTHONPATH")])))
+        # The CLI runs as installed from a wheel, with its modules' bytecode
+        # cached: an environment that forbids writing it (CI sets
+        # PYTHONDONTWRITEBYTECODE) would time compiling every module.
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
         self._saved = {key: os.environ.get(key) for key in
                        ("JUPYTER_CONFIG_DIR", "JUPYTER_CONTAINERS_ROOT", "JUPYTER_CONTAINERS_RUN_ROOT")}
         os.environ.update({key: self.env[key] for key in self._saved})

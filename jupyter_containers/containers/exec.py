@@ -1,21 +1,68 @@
 """``exec``: a new process in a running container.
 
-A fresh ``python -I -S lifecycle.py STATE_DIR exec SPEC`` helper joins the
+``jc-exec`` (``exec.c``, a small C program like ``crun exec``) joins the
 container's cgroup and namespaces and forks the process, which takes the
-container's user, capabilities, no_new_privs and seccomp filter (see
-``lifecycle.exec_in_container``). The helper's stdio is the process's stdio,
-and its exit status is the process's.
+container's user, capabilities, no_new_privs and seccomp filter. Everything
+it is told is decided here: the user comes from the container's own
+``/etc/passwd`` and ``/etc/group``, read through ``/proc/PID/root`` with
+symlinks resolved inside that root. The helper's stdio is the process's
+stdio, and its exit status is the process's.
 """
 
 from __future__ import annotations
 
-import marshal
 import os
 import subprocess
 
 from ..errors import Conflict, ContainerStartError, RuntimeFailure
 from . import spec as specs
-from .runtime import Runtime, hook_argv
+from .runtime import Runtime
+
+NAMESPACE_ORDER = ("ipc", "uts", "net", "pid", "cgroup", "mnt")
+
+
+class NotRunning(Exception):
+    """The container's process is gone."""
+
+
+def helper_argv(spec: dict, binary: str | None = None) -> list[str]:
+    """The ``jc-exec`` command line that carries out ``spec`` (the keys
+    ``start_exec`` and the health check fill in). Raises
+    ``users.UserNotFound`` for a user or group the image does not know and
+    ``NotRunning`` when the container's process is gone."""
+    from . import cgroups, users
+    from .monitor import program_binary
+
+    pid = spec["pid"]
+    try:
+        user = users.resolve(spec.get("user") or "", additional_groups=tuple(spec.get("group_add", ())),
+                             root=f"/proc/{pid}/root")
+    except (FileNotFoundError, ProcessLookupError):
+        raise NotRunning() from None
+    argv = [binary or str(program_binary("jc-exec")), "--pid", str(pid),
+            "--start-ticks", str(spec.get("pid_start_ticks") or 0), "--sync-fd", str(spec["sync_fd"]),
+            "--uid", str(user.uid), "--gid", str(user.gid), "--groups", ",".join(map(str, user.groups)),
+            "--caps", format(sum(1 << cap for cap in set(spec["caps"])), "x"), "--cwd", spec.get("cwd") or "/"]
+    for name in NAMESPACE_ORDER:
+        if not (name == "net" and spec.get("host_network")):
+            argv += ["--ns", name]
+    if spec.get("cgroup"):
+        for directory in cgroups.Cgroup.open(spec["id"], parent=spec["cgroup_parent"]).dirs:
+            argv += ["--cgroup", directory]
+    if spec.get("no_new_privs", True):
+        argv.append("--no-new-privs")
+    if spec.get("seccomp"):
+        argv += ["--seccomp", spec["seccomp"]]
+    if spec.get("tty"):
+        argv.append("--tty")
+    if spec.get("detach"):
+        argv.append("--detach")
+    env = list(spec["env"])
+    if not any(item.startswith("HOME=") for item in env):
+        env.append(f"HOME={user.home}")
+    for item in env:
+        argv += ["-e", item]
+    return argv + ["--", *spec["args"]]
 
 
 class ExecProcess:
@@ -79,7 +126,18 @@ def start_exec(runtime: Runtime, name_or_id: str, cmd, *, user: str | None = Non
         "host_network": record["HostConfig"].get("NetworkMode") == "host",
         "detach": detach,
     }
-    argv = hook_argv(str(runtime.store.dir(container_id))) + ["exec", marshal.dumps(spec).hex()]
+    from .users import UserNotFound
+
+    try:
+        argv = helper_argv(spec)
+    except UserNotFound as error:
+        os.close(read_end)
+        os.close(write_end)
+        raise ContainerStartError(f"exec failed: {error}", exit_code=126) from None
+    except NotRunning:
+        os.close(read_end)
+        os.close(write_end)
+        raise Conflict(f"container {record['Name'].lstrip('/')} is not running", hint="start it first") from None
     if detach:
         stdin = stdout = stderr = subprocess.DEVNULL
     try:

@@ -58,25 +58,29 @@ def _timestamp() -> str:
 
 def run_check(state_dir: str, spec: dict) -> int:
     """One check (the ``health`` hook): exec the test, record the result."""
-    from .lifecycle import hook_script
+    from .exec import NotRunning, helper_argv
+    from .users import UserNotFound
 
     check = spec.get("health")
     state = storage.read_json(os.path.join(state_dir, "state.json"), default={}) or {}
     if not check or state.get("Status") != "running":
         return 0
-    exec_spec = dict(spec["health_exec"], pid=state["Pid"], pid_start_ticks=state.get("PidStartTicks"),
-                     args=command(check))
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    exec_spec["sync_fd"] = write_end
+    exec_spec = dict(spec["health_exec"], pid=state["Pid"], pid_start_ticks=state.get("PidStartTicks"),
+                     args=command(check), sync_fd=write_end)
     started = _timestamp()
     timeout = check["Timeout"] / 1e9
-    import marshal
-
-    process = subprocess.Popen([*hook_script(), state_dir, "exec", marshal.dumps(exec_spec).hex()],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    try:
+        argv = helper_argv(exec_spec, spec["health_exec"].get("binary"))
+    except (NotRunning, UserNotFound) as error:
+        os.close(read_end)
+        os.close(write_end)
+        if isinstance(error, UserNotFound):
+            record(state_dir, check, state, started, 126, f"{error}\n".encode())
+        return 0
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                pass_fds=(write_end,), start_new_session=True)
     os.close(write_end)
-    os.close(read_end)
     try:
         output, _ = process.communicate(timeout=timeout)
         code = process.returncode
@@ -85,6 +89,12 @@ def run_check(state_dir: str, spec: dict) -> int:
         output, _ = process.communicate()
         code = -1
         output = f"Health check exceeded timeout ({timeout:g}s)".encode()
+    # The helper's report is "pid N", or "error CODE MESSAGE" when the
+    # test could not be run: then the message is the check's output.
+    report = os.read(read_end, 4096)
+    os.close(read_end)
+    if report.startswith(b"error "):
+        output = report.split(b" ", 2)[-1]
     record(state_dir, check, state, started, code, output)
     return 0
 

@@ -442,106 +442,6 @@ def _copy_tree(source: str, target: str) -> None:
             os.utime(dst, ns=(info.st_atime_ns, info.st_mtime_ns), follow_symlinks=False)
 
 
-# --- exec ------------------------------------------------------------------
-
-NAMESPACE_ORDER = ("ipc", "uts", "net", "pid", "cgroup", "mnt")
-
-
-def exec_in_container(spec: dict) -> int:
-    """Run a new process in a running container: join its cgroup and
-    namespaces, fork, take on its user, capabilities, no_new_privs and
-    seccomp filter, exec. Reports on the sync fd like ``start``; returns
-    the process's exit status (128+N for a signal)."""
-    import _signal
-
-    if spec.get("tty"):
-        import fcntl  # noqa: F401 - needed in the container, where the stdlib is out of reach
-        import termios  # noqa: F401
-    from ..linux import caps, seccomp  # noqa: F401 - imported before entering the container
-    from ..linux import syscalls as sc
-    from . import cgroups, users
-
-    sync_fd = spec["sync_fd"]
-    pid = spec["pid"]
-
-    def fail(code: int, message: str) -> int:
-        with_newline = (" ".join(f"error {code} {message}".split("\n")) + "\n").encode()
-        try:
-            os.write(sync_fd, with_newline)
-        except OSError:
-            pass
-        return code
-
-    # Nothing in the container may open this host binary through /proc
-    # while we are inside (CVE-2019-5736 class).
-    sc.prctl(sc.PR_SET_DUMPABLE, 0)
-    try:
-        if process_start_ticks(pid) != spec["pid_start_ticks"]:
-            return fail(125, "the container is not running")
-        namespace_fds = []
-        for name in NAMESPACE_ORDER:
-            if name == "net" and spec.get("host_network"):
-                continue
-            namespace_fds.append(os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC))
-    except (FileNotFoundError, ProcessLookupError):
-        return fail(125, "the container is not running")
-    seccomp_filter = None
-    if spec.get("seccomp"):
-        with open(spec["seccomp"], "rb") as handle:
-            seccomp_filter = handle.read()
-    if spec.get("cgroup"):
-        try:
-            cgroups.Cgroup.open(spec["id"], parent=spec["cgroup_parent"]).join(os.getpid())
-        except OSError as error:
-            return fail(125, f"cannot join the container's cgroup: {error}")
-    try:
-        for fd in namespace_fds:
-            sc.setns(fd, 0)
-            os.close(fd)
-    except OSError as error:
-        return fail(125, f"cannot enter the container's namespaces: {error}")
-
-    def become_process():
-        if spec.get("tty"):
-            import fcntl
-            import termios
-
-            os.setsid()
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-        user, env = user_and_env(spec, users, failure_code=126)
-        drop_privileges(spec, user, seccomp_filter)
-        try:
-            os.chdir(spec.get("cwd") or "/")
-        except OSError as error:
-            raise StartFailed(126, f"cannot enter the working directory {spec.get('cwd')}: {error.strerror}") from None
-        sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
-        exec_command(spec["args"], env)
-
-    try:
-        child = fork_exec(become_process, failure_code=126)
-    except StartFailed as failure:
-        return fail(failure.code, failure.message)
-    try:
-        os.write(sync_fd, f"pid {child}\n".encode())
-        os.close(sync_fd)
-    except OSError:
-        pass
-    if spec.get("detach"):
-        return 0
-    # Signals meant for the process reach it directly (its pid was
-    # reported); this helper only waits for it. (_signal, imported before
-    # entering the container: `signal` would import enum, 4 ms.)
-    for number in (2, 15, 1, 3):  # SIGINT, SIGTERM, SIGHUP, SIGQUIT
-        _signal.signal(number, _signal.SIG_IGN)
-    while True:
-        try:
-            _, status = os.waitpid(child, 0)
-            break
-        except InterruptedError:
-            continue
-    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
-
-
 # --- exited ----------------------------------------------------------------
 
 def exited(state_dir: str) -> int:
@@ -555,14 +455,12 @@ def exited(state_dir: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 3 or argv[2] not in ("start", "exited", "exec", "health", "archive"):
-        sys.stderr.write("usage: lifecycle.py STATE_DIR start|exited|health|exec HEXSPEC|archive HEXSPEC\n")
+    if len(argv) < 3 or argv[2] not in ("start", "exited", "health", "archive"):
+        sys.stderr.write("usage: lifecycle.py STATE_DIR start|exited|health|archive HEXSPEC\n")
         return 2
     state_dir, action = argv[1], argv[2]
     if action == "start":
         return start(state_dir)
-    if action == "exec":
-        return exec_in_container(marshal.loads(bytes.fromhex(argv[3])))
     if action == "archive":
         from .archive import run_helper
 

@@ -1,4 +1,5 @@
-"""Find or build ``jc-monitor`` (``monitor.c``), start one for a container,
+"""Find or build ``jc-monitor`` (``monitor.c``; and the other C programs,
+``jc-init`` and ``jc-exec``), start one for a container,
 and tell whether one is running.
 
 The monitor is compiled when the package is built (``hatch_build.py`` puts it
@@ -33,6 +34,7 @@ BIN = HERE.parent / "_bin"
 PROGRAMS = {
     "jc-monitor": (HERE / "monitor.c", ()),
     "jc-init": (HERE / "init.c", ("-static",)),
+    "jc-exec": (HERE / "exec.c", ()),
 }
 SOURCE = PROGRAMS["jc-monitor"][0]
 CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror")

@@ -325,6 +325,7 @@ class Runtime:
             "state": base_state,
         }
         from . import health
+        from .monitor import program_binary
 
         check = health.settings(config.get("Healthcheck"))
         if check is not None:
@@ -335,6 +336,7 @@ class Runtime:
                 "no_new_privs": no_new_privs, "seccomp": seccomp_path, "cgroup": True,
                 "cgroup_parent": self.cgroup_parent,
                 "host_network": network_mode == "host", "detach": False,
+                "binary": str(program_binary("jc-exec")),
             }
         return spec, held_fds
 

@@ -9,6 +9,8 @@ privileged process. Standard library only (start path).
 
 from __future__ import annotations
 
+import os
+
 
 class UserNotFound(Exception):
     pass
@@ -28,10 +30,30 @@ class ExecUser:
         return f"ExecUser(uid={self.uid}, gid={self.gid}, groups={self.groups}, home={self.home!r})"
 
 
-def _read_entries(path: str, fields: int) -> list[list[str]]:
-    try:
+def _read_file(path: str, root: str | None) -> bytes:
+    """The first 4 MiB of ``path``; inside ``root`` when given (symlinks
+    resolved as if it were ``/``, and only a regular file is read: never
+    block on a FIFO an image put there)."""
+    if root is None:
         with open(path, "rb") as handle:
-            data = handle.read(4 << 20)
+            return handle.read(4 << 20)
+    import stat
+
+    from ..linux import paths
+
+    fd = paths.open_in_root(root, path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise PermissionError(f"{path} is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(4 << 20)
+    finally:
+        os.close(fd)
+
+
+def _read_entries(path: str, fields: int, root: str | None = None) -> list[list[str]]:
+    try:
+        data = _read_file(path, root)
     except (FileNotFoundError, NotADirectoryError, PermissionError):
         return []
     entries = []
@@ -51,12 +73,14 @@ def _int(text: str) -> int | None:
 
 
 def resolve(spec: str, passwd: str = "/etc/passwd", group: str = "/etc/group",
-            additional_groups: tuple = ()) -> ExecUser:
+            additional_groups: tuple = (), root: str | None = None) -> ExecUser:
     """Resolve a docker ``--user`` value as runc does: a name must exist in
-    passwd; a numeric uid need not (its gid is then 0 and home ``/``)."""
+    passwd; a numeric uid need not (its gid is then 0 and home ``/``).
+    ``root``: read the files inside that directory (``exec`` reads them
+    through ``/proc/PID/root`` of the container's process)."""
     user_part, _, group_part = (spec or "").partition(":")
     result = ExecUser()
-    users = _read_entries(passwd, 7)
+    users = _read_entries(passwd, 7, root)
     if user_part:
         wanted_uid = _int(user_part)
         match = None
@@ -79,7 +103,7 @@ def resolve(spec: str, passwd: str = "/etc/passwd", group: str = "/etc/group",
                 result.name, result.home = entry[0], entry[5] or "/"
                 break
 
-    groups = _read_entries(group, 4)
+    groups = _read_entries(group, 4, root)
     if group_part:
         wanted_gid = _int(group_part)
         for entry in groups:

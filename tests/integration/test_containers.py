@@ -3,6 +3,7 @@ options, limits, logs, exec, cp, export, durability."""
 
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -313,6 +314,40 @@ def test_exec_with_a_tty(client):
     container = run(client, ["sleep", "30"], detach=True)
     code, out = container.exec_run(["sh", "-c", "test -t 0 && test -t 1 && echo tty"], tty=True)
     assert (code, out.strip()) == (0, b"tty")
+
+
+def test_exec_errors_name_the_cause_with_docker_codes(client):
+    container = run(client, ["sleep", "30"], detach=True)
+    for command, options, code, text in [
+        (["no-such-program"], {}, 127, 'exec: "no-such-program": executable file not found in $PATH'),
+        (["/etc/passwd"], {}, 126, 'exec: "/etc/passwd": permission denied'),
+        (["true"], {"workdir": "/no/such/dir"}, 126, "cannot enter the working directory /no/such/dir"),
+        (["true"], {"user": "ghost"}, 126, "unable to find user ghost"),
+    ]:
+        with pytest.raises(ContainerStartError, match=re.escape(text)) as info:
+            container.exec_run(command, **options)
+        assert info.value.exit_code == code
+    # Environment and $PATH are the container's: a program in a directory
+    # only the exec's own PATH names is found, an empty entry is the cwd.
+    script = "mkdir -p /opt/x && printf '#!/bin/sh\\necho found\\n' > /opt/x/tool && chmod +x /opt/x/tool"
+    assert container.exec_run(["sh", "-c", script]).exit_code == 0
+    assert container.exec_run(["tool"], environment={"PATH": "/opt/x"}) == (0, b"found\n")
+    assert container.exec_run(["tool"], environment={"PATH": ":/bin"}, workdir="/opt/x") == (0, b"found\n")
+    assert container.exec_run(["sh", "-c", "echo $HOME"], user="app").output == b"/home/app\n"
+
+
+def test_exec_reads_users_inside_the_container_root(client, tmp_path):
+    """The user is looked up in the container's own /etc/passwd: a symlink
+    there to an absolute path is resolved inside the container, never on the
+    host, and a FIFO in place of /etc/group cannot make exec hang."""
+    host_only = tmp_path / "passwd"
+    host_only.write_text("hostonly:x:4242:4242::/:/bin/sh\n")
+    container = run(client, ["sleep", "30"], detach=True)
+    code, _ = container.exec_run(["sh", "-c", f"ln -sf {host_only} /etc/passwd && rm /etc/group && mkfifo /etc/group"])
+    assert code == 0
+    with pytest.raises(ContainerStartError, match="unable to find user hostonly"):
+        container.exec_run(["true"], user="hostonly")
+    assert container.exec_run(["id", "-u"], user="4242:4242") == (0, b"4242\n")
 
 
 def test_exec_into_a_stopped_container_is_a_clear_error(client):

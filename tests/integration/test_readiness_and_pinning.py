@@ -66,6 +66,15 @@ def test_health_check_timeout_and_exit_before_healthy(client):
         quitter.wait_healthy(timeout=20)
 
 
+def test_a_health_check_that_cannot_run_says_why(client):
+    container = client.containers.run(
+        "busybox", ["sleep", "60"], detach=True, **NONE,
+        healthcheck={"test": ["CMD", "no-such-check"], "interval": "200ms", "retries": 1})
+    with pytest.raises(NotReady, match="executable file not found"):
+        container.wait_healthy(timeout=20)
+    assert container.reload().attrs["State"]["Health"]["Log"][-1]["ExitCode"] == 127
+
+
 def test_no_health_check_is_a_user_error(client):
     container = client.containers.run("busybox", ["sleep", "60"], detach=True, **NONE)
     with pytest.raises(UserError, match="has no health check"):

@@ -1,0 +1,440 @@
+/* jc-exec: run a new process in a running container (``exec``).
+ *
+ *   jc-exec --pid PID --start-ticks T --sync-fd FD
+ *           [--ns NAME]... [--cgroup DIR]...
+ *           --uid U --gid G [--groups G1,G2,...] --caps HEXMASK
+ *           [--no-new-privs] [--seccomp FILE] [--cwd DIR] [--tty] [--detach]
+ *           [-e NAME=VALUE]... -- PROGRAM [ARG]...
+ *
+ * The runtime (containers/exec.py) decides everything in Python: the
+ * namespaces to join in order, the cgroup directories, the user (resolved
+ * from the container's own /etc/passwd and /etc/group), the capability
+ * set, the compiled seccomp filter, the environment. This program only
+ * carries it out, in the order runc uses, with nothing to import:
+ *
+ *  1. not dumpable (nothing in the container may open this host binary
+ *     through /proc: CVE-2019-5736 class); check that PID is still the
+ *     container's process (its start time in /proc/PID/stat);
+ *  2. open every /proc/PID/ns/NAME and read the seccomp filter and
+ *     cap_last_cap while the host's /proc is in view;
+ *  3. join the container's cgroups (write 0 to DIR/cgroup.procs);
+ *  4. setns into each namespace, then fork: the child is in the PID
+ *     namespace, becomes the container's user with its capabilities,
+ *     no_new_privs and seccomp filter, enters the working directory and
+ *     execs (with a $PATH search in the container's environment);
+ *  5. report ``pid N`` (the host's pid of the process) or
+ *     ``error CODE MESSAGE`` on the sync fd, as the start hook does; then,
+ *     unless --detach, wait for the process and exit with its status
+ *     (128+N for a signal). SIGINT/TERM/HUP/QUIT are ignored here: signals
+ *     for the process go to it directly, by the pid reported.
+ *
+ * Codes: 125 the runtime failed, 126 the command cannot be run (user,
+ * working directory, permission), 127 the command was not found.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+#define MAX_ITEMS 64
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static int sync_fd = -1;
+
+struct options {
+    long pid;
+    unsigned long long start_ticks;
+    const char *namespaces[MAX_ITEMS];
+    int n_namespaces;
+    const char *cgroups[MAX_ITEMS];
+    int n_cgroups;
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[MAX_ITEMS];
+    int n_groups;
+    uint64_t caps;
+    int no_new_privs;
+    const char *seccomp;
+    const char *cwd;
+    int tty;
+    int detach;
+    char **env;
+    int n_env;
+    char **args;
+};
+
+/* One line on the sync fd, newlines folded (the reader reads one line). */
+static void report(const char *format, ...) {
+    char line[4096];
+    va_list ap;
+    va_start(ap, format);
+    int n = vsnprintf(line, sizeof line - 1, format, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if (n > (int)sizeof line - 2)
+        n = sizeof line - 2;
+    for (int i = 0; i < n; i++)
+        if (line[i] == '\n')
+            line[i] = ' ';
+    line[n++] = '\n';
+    /* A reader gone must not kill this process (only the parent reports,
+     * after the fork or instead of it: the child keeps the default). */
+    signal(SIGPIPE, SIG_IGN);
+    if (sync_fd >= 0 && write(sync_fd, line, n) < 0) {
+        /* nobody listens: the exit status still says it */
+    }
+}
+
+static int fail(int code, const char *format, ...) {
+    char message[3072];
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(message, sizeof message, format, ap);
+    va_end(ap);
+    report("error %d %s", code, message);
+    return code;
+}
+
+static int usage(const char *why) {
+    fprintf(stderr, "jc-exec: %s (this program is run by jupyter-containers, not by hand)\n", why);
+    return 125;
+}
+
+static int parse_number(const char *text, unsigned long long *value, int base) {
+    char *end;
+    errno = 0;
+    *value = strtoull(text, &end, base);
+    return errno || !*text || *end ? -1 : 0;
+}
+
+static int parse(int argc, char **argv, struct options *o) {
+    memset(o, 0, sizeof *o);
+    o->pid = -1;
+    o->env = calloc(argc + 1, sizeof *o->env);
+    if (!o->env)
+        return usage("out of memory");
+    unsigned long long number;
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *flag = argv[i];
+        if (!strcmp(flag, "--")) {
+            i++;
+            break;
+        }
+        if (!strcmp(flag, "--tty")) {
+            o->tty = 1;
+            continue;
+        }
+        if (!strcmp(flag, "--detach")) {
+            o->detach = 1;
+            continue;
+        }
+        if (!strcmp(flag, "--no-new-privs")) {
+            o->no_new_privs = 1;
+            continue;
+        }
+        if (i + 1 >= argc)
+            return usage("an option lacks its value");
+        const char *value = argv[++i];
+        if (!strcmp(flag, "-e")) {
+            o->env[o->n_env++] = (char *)value;
+        } else if (!strcmp(flag, "--ns") || !strcmp(flag, "--cgroup")) {
+            int *count = flag[2] == 'n' ? &o->n_namespaces : &o->n_cgroups;
+            if (*count >= MAX_ITEMS)
+                return usage("too many namespaces or cgroups");
+            (flag[2] == 'n' ? o->namespaces : o->cgroups)[(*count)++] = value;
+        } else if (!strcmp(flag, "--seccomp")) {
+            o->seccomp = value;
+        } else if (!strcmp(flag, "--cwd")) {
+            o->cwd = value;
+        } else if (!strcmp(flag, "--groups")) {
+            char *copy = strdup(value), *save = NULL;
+            for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+                if (o->n_groups >= MAX_ITEMS || parse_number(item, &number, 10))
+                    return usage("bad --groups");
+                o->groups[o->n_groups++] = (gid_t)number;
+            }
+        } else if (!strcmp(flag, "--caps")) {
+            if (parse_number(value, &number, 16))
+                return usage("bad --caps");
+            o->caps = number;
+        } else {
+            if (parse_number(value, &number, 10))
+                return usage("a numeric option has a bad value");
+            if (!strcmp(flag, "--pid"))
+                o->pid = (long)number;
+            else if (!strcmp(flag, "--start-ticks"))
+                o->start_ticks = number;
+            else if (!strcmp(flag, "--sync-fd"))
+                sync_fd = (int)number;
+            else if (!strcmp(flag, "--uid"))
+                o->uid = (uid_t)number;
+            else if (!strcmp(flag, "--gid"))
+                o->gid = (gid_t)number;
+            else
+                return usage("unknown option");
+        }
+    }
+    if (o->pid <= 0 || i >= argc)
+        return usage("--pid and a command are required");
+    o->args = argv + i;
+    return 0;
+}
+
+/* Field 22 of /proc/PID/stat, or 0 when the process is gone. */
+static unsigned long long start_ticks(long pid) {
+    char path[64], data[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, data, sizeof data - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    data[n] = 0;
+    char *p = strrchr(data, ')');
+    if (!p)
+        return 0;
+    p += 2; /* state is field 3; start time field 22 */
+    for (int field = 3; field < 22 && p; field++) {
+        p = strchr(p, ' ');
+        if (p)
+            p++;
+    }
+    return p ? strtoull(p, NULL, 10) : 0;
+}
+
+static char *read_file(const char *path, size_t *size) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    char *data = NULL;
+    if (fstat(fd, &st) == 0 && st.st_size > 0 && (data = malloc(st.st_size)) != NULL) {
+        size_t done = 0;
+        while (done < (size_t)st.st_size) {
+            ssize_t n = read(fd, data + done, st.st_size - done);
+            if (n <= 0)
+                break;
+            done += n;
+        }
+        *size = done;
+    }
+    close(fd);
+    return data;
+}
+
+static int last_cap(void) {
+    size_t size = 0;
+    char *text = read_file("/proc/sys/kernel/cap_last_cap", &size);
+    int value = 40;
+    if (text && size) {
+        text[size - 1] = 0;
+        value = atoi(text);
+    }
+    free(text);
+    return value;
+}
+
+static int cap_set(uint64_t effective, uint64_t permitted) {
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2] = {
+        {(uint32_t)effective, (uint32_t)permitted, 0},
+        {(uint32_t)(effective >> 32), (uint32_t)(permitted >> 32), 0},
+    };
+    return (int)syscall(SYS_capset, &header, data);
+}
+
+static int load_seccomp(char *program, size_t size) {
+    struct sock_fprog prog = {(unsigned short)(size / sizeof(struct sock_filter)), (struct sock_filter *)program};
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
+static const char *env_get(struct options *o, const char *name) {
+    size_t length = strlen(name);
+    const char *found = NULL;
+    for (int i = 0; i < o->n_env; i++)
+        if (!strncmp(o->env[i], name, length) && o->env[i][length] == '=')
+            found = o->env[i] + length + 1;
+    return found;
+}
+
+/* The error goes up the close-on-exec pipe as "CODE MESSAGE". */
+static void child_fail(int pipe_fd, int code, const char *format, ...) {
+    char message[3072];
+    va_list ap;
+    va_start(ap, format);
+    int n = snprintf(message, sizeof message, "%d ", code);
+    vsnprintf(message + n, sizeof message - n, format, ap);
+    va_end(ap);
+    if (write(pipe_fd, message, strlen(message)) < 0) {
+        /* the parent sees an empty pipe and a status of 127 */
+    }
+    _exit(code);
+}
+
+static void become_process(struct options *o, int pipe_fd, int cap_last, char *filter, size_t filter_size) {
+    /* fork() keeps the signal dispositions of the parent, which sets none
+     * before this point: the process starts with the defaults. */
+    if (o->tty) {
+        setsid();
+        if (ioctl(0, TIOCSCTTY, 0) < 0)
+            child_fail(pipe_fd, 126, "cannot make the terminal the controlling one: %s", strerror(errno));
+    }
+    if (filter && !o->no_new_privs && load_seccomp(filter, filter_size) < 0)
+        child_fail(pipe_fd, 125, "cannot load the seccomp filter: %s", strerror(errno));
+    for (int cap = 0; cap <= cap_last; cap++)
+        if (!(o->caps >> cap & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+            child_fail(pipe_fd, 125, "cannot drop capability %d: %s", cap, strerror(errno));
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setgroups(o->n_groups, o->groups) < 0 ||
+        setresgid(o->gid, o->gid, o->gid) < 0 || setresuid(o->uid, o->uid, o->uid) < 0 ||
+        prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+        child_fail(pipe_fd, 126, "cannot become user %u:%u: %s", o->uid, o->gid, strerror(errno));
+    uint64_t granted = o->uid == 0 ? o->caps : 0;
+    if (cap_set(granted, granted) < 0 || prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+        child_fail(pipe_fd, 125, "cannot set the capabilities: %s", strerror(errno));
+    if (o->no_new_privs) {
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+            child_fail(pipe_fd, 125, "cannot set no_new_privs: %s", strerror(errno));
+        if (filter && load_seccomp(filter, filter_size) < 0)
+            child_fail(pipe_fd, 125, "cannot load the seccomp filter: %s", strerror(errno));
+    }
+    const char *cwd = o->cwd && *o->cwd ? o->cwd : "/";
+    if (chdir(cwd) < 0)
+        child_fail(pipe_fd, 126, "cannot enter the working directory %s: %s", cwd, strerror(errno));
+    /* Nothing of the runtime's reaches the container (CVE-2024-21626 class). */
+    syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+
+    const char *program = o->args[0];
+    if (strchr(program, '/')) {
+        execve(program, o->args, o->env);
+        child_fail(pipe_fd, errno == ENOENT || errno == ENOTDIR ? 127 : 126,
+                   "exec: \"%s\": %s", program, errno == EACCES ? "permission denied" : strerror(errno));
+    }
+    const char *search = env_get(o, "PATH");
+    if (!search || !*search)
+        search = DEFAULT_PATH;
+    char *path = strdup(search), candidate[4096];
+    int denied = 0;
+    /* strtok would skip empty entries, which mean the working directory */
+    for (char *dir = path, *next; dir; dir = next) {
+        next = strchr(dir, ':');
+        if (next)
+            *next++ = 0;
+        snprintf(candidate, sizeof candidate, "%s/%s", *dir ? dir : ".", program);
+        execve(candidate, o->args, o->env);
+        if (errno == EACCES)
+            denied = 1;
+        else if (errno != ENOENT && errno != ENOTDIR)
+            child_fail(pipe_fd, 126, "exec: \"%s\": %s", program, strerror(errno));
+    }
+    if (denied)
+        child_fail(pipe_fd, 126, "exec: \"%s\": permission denied", program);
+    child_fail(pipe_fd, 127, "exec: \"%s\": executable file not found in $PATH", program);
+}
+
+int main(int argc, char **argv) {
+    struct options o;
+    int invalid = parse(argc, argv, &o);
+    if (invalid)
+        return invalid;
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+    int ns_fds[MAX_ITEMS];
+    if (start_ticks(o.pid) != o.start_ticks || o.start_ticks == 0)
+        return fail(125, "the container is not running");
+    for (int i = 0; i < o.n_namespaces; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/proc/%ld/ns/%s", o.pid, o.namespaces[i]);
+        ns_fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+        if (ns_fds[i] < 0)
+            return fail(125, "the container is not running");
+    }
+    char *filter = NULL;
+    size_t filter_size = 0;
+    if (o.seccomp && !(filter = read_file(o.seccomp, &filter_size)))
+        return fail(125, "cannot read the seccomp filter %s: %s", o.seccomp, strerror(errno));
+    int cap_last = last_cap();
+
+    for (int i = 0; i < o.n_cgroups; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/cgroup.procs", o.cgroups[i]);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, "0", 1) != 1)
+            return fail(125, "cannot join the container's cgroup %s: %s", o.cgroups[i], strerror(errno));
+        close(fd);
+    }
+    for (int i = 0; i < o.n_namespaces; i++) {
+        if (setns(ns_fds[i], 0) < 0)
+            return fail(125, "cannot enter the container's %s namespace: %s", o.namespaces[i], strerror(errno));
+        close(ns_fds[i]);
+    }
+
+    int pipe_fds[2];
+    if (pipe2(pipe_fds, O_CLOEXEC) < 0)
+        return fail(125, "pipe: %s", strerror(errno));
+    pid_t child = fork();
+    if (child < 0)
+        return fail(125, "fork: %s", strerror(errno));
+    if (child == 0) {
+        close(pipe_fds[0]);
+        become_process(&o, pipe_fds[1], cap_last, filter, filter_size);
+        _exit(127);
+    }
+    close(pipe_fds[1]);
+    char message[3072];
+    size_t length = 0;
+    ssize_t n;
+    while (length < sizeof message - 1 &&
+           ((n = read(pipe_fds[0], message + length, sizeof message - 1 - length)) > 0 || (n < 0 && errno == EINTR)))
+        if (n > 0)
+            length += n;
+    close(pipe_fds[0]);
+    if (length) {
+        message[length] = 0;
+        waitpid(child, NULL, 0);
+        char *text = strchr(message, ' ');
+        report("error %.*s %s", text ? (int)(text - message) : (int)length, message, text ? text + 1 : "");
+        return atoi(message) ? atoi(message) : 125;
+    }
+    report("pid %d", (int)child);
+    close(sync_fd);
+    if (o.detach)
+        return 0;
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
+    int status;
+    while (waitpid(child, &status, 0) < 0)
+        if (errno != EINTR)
+            return 125;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
