@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import re
-import secrets
-import shutil
 from pathlib import Path
 
 from .. import storage
@@ -43,11 +40,19 @@ _SURNAMES = (
 )
 
 
+# random, secrets and shutil are imported where they are used: the exit hook,
+# a fresh interpreter after every container, imports this module (they cost
+# it about 12 ms).
+
 def new_id() -> str:
+    import secrets
+
     return secrets.token_hex(32)
 
 
 def generate_name(taken: set[str]) -> str:
+    import random
+
     for _ in range(100):
         name = f"{random.choice(_ADJECTIVES)}_{random.choice(_SURNAMES)}"
         if name not in taken:
@@ -174,6 +179,8 @@ class ContainerStore:
         return state
 
     def remove_files(self, container_id: str) -> None:
+        import shutil
+
         shutil.rmtree(self.run_dir(container_id), ignore_errors=True)
         directory = self.dir(container_id)
         if directory.exists():
@@ -189,6 +196,8 @@ class ContainerStore:
         """Under the index lock: remove what a process killed in ``create``
         (a directory without config.json) or in ``remove`` (a directory
         renamed for removal) left."""
+        import shutil
+
         try:
             entries = os.listdir(self.layout.containers)
         except FileNotFoundError:
