@@ -85,17 +85,21 @@ GROUP_HELP = {
 
 
 @functools.lru_cache(maxsize=None)
-def build_parser(prog: str = "jupyter-containers") -> Parser:
-    """The parser of every verb (built once per ``prog``: building all the
-    subparsers takes ~15 ms, a third of a notebook exec's latency budget)."""
+def build_parser(prog: str = "jupyter-containers", only: str | None = None) -> Parser:
+    """The parser of every verb, or with ``only`` of that one verb or group
+    (built once per ``prog`` and ``only``: building all ninety subparsers
+    takes 15-40 ms, which a CLI run would pay at every start)."""
     _load()
     parser = Parser(prog=prog, description="Docker-style containers, with no daemon.")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=Parser)
     for name, entry in sorted(VERBS.items()):
-        p = sub.add_parser(name, help=entry.help, prog=f"{prog} {name}")
-        entry.configure(p)
-        p.set_defaults(_run=entry.run)
+        if only in (None, name):
+            p = sub.add_parser(name, help=entry.help, prog=f"{prog} {name}")
+            entry.configure(p)
+            p.set_defaults(_run=entry.run)
     for group, members in sorted(GROUPS.items()):
+        if only not in (None, group):
+            continue
         gp = sub.add_parser(group, help=GROUP_HELP.get(group, ""), prog=f"{prog} {group}")
         gsub = gp.add_subparsers(dest="subverb", metavar="COMMAND", parser_class=Parser)
         gp.set_defaults(_run=None, _group=gp)
@@ -107,8 +111,12 @@ def build_parser(prog: str = "jupyter-containers") -> Parser:
 
 
 def parse(argv: list[str], prog: str = "jupyter-containers") -> argparse.Namespace:
-    parser = build_parser(prog)
+    _load()
     _check_command(argv, prog)
+    # A known command first: only its parser is built (the full one lists
+    # every command, for the top-level --help and for errors).
+    first = argv[0] if argv else None
+    parser = build_parser(prog, first if first in VERBS or first in GROUPS else None)
     args, extras = parser.parse_known_args(argv)
     if extras:
         where = " ".join(w for w in (getattr(args, "verb", None), getattr(args, "subverb", None)) if w)

@@ -88,3 +88,19 @@ def test_help_is_not_an_error(capsys):
     with pytest.raises(commands.HelpShown):
         parse("run", "--help")
     assert "--memory" in capsys.readouterr().out
+
+
+def test_a_command_builds_only_its_own_parser_and_parses_as_the_full_one():
+    full = commands.build_parser("jc")
+    for argv in (["ps", "-a", "-q"], ["exec", "-u", "app", "box", "id"], ["container", "ls", "-a"],
+                 ["image", "rm", "-f", "busybox"], ["volume", "create", "data"]):
+        own = commands.build_parser("jc", argv[0])
+        assert list(own._subparsers._group_actions[0].choices) == [argv[0]]
+        mine, everything = vars(own.parse_args(argv)), vars(full.parse_args(argv))
+        mine.pop("_group", None), everything.pop("_group", None)
+        assert mine == everything
+    # every command still has its --help, and the top level lists them all
+    for name in list(commands.VERBS) + list(commands.GROUPS):
+        with pytest.raises(commands.HelpShown):
+            parse(name, "--help")
+    assert set(full._subparsers._group_actions[0].choices) == set(commands.VERBS) | set(commands.GROUPS)
