@@ -4,12 +4,15 @@
  *           [--ns NAME]... [--cgroup DIR]...
  *           --uid U --gid G [--groups G1,G2,...] --caps HEXMASK
  *           [--no-new-privs] [--seccomp FILE] [--cwd DIR] [--tty] [--detach]
- *           [-e NAME=VALUE]... -- PROGRAM [ARG]...
+ *           [--env-fd FD] [-e NAME=VALUE]... -- PROGRAM [ARG]...
  *
  * The runtime (containers/exec.py) decides everything in Python: the
  * namespaces to join in order, the cgroup directories, the user (resolved
  * from the container's own /etc/passwd and /etc/group), the capability
- * set, the compiled seccomp filter, the environment. This program only
+ * set, the compiled seccomp filter, the environment (NUL-separated
+ * NAME=VALUE entries in --env-fd, a memfd: a command line is visible to
+ * every host user in ps, and an environment may hold secrets; -e adds
+ * entries). This program only
  * carries it out, in the order runc uses, with nothing to import:
  *
  *  1. not dumpable (nothing in the container may open this host binary
@@ -84,7 +87,7 @@ struct options {
     int tty;
     int detach;
     char **env;
-    int n_env;
+    int n_env, env_capacity;
     char **args;
 };
 
@@ -133,12 +136,59 @@ static int parse_number(const char *text, unsigned long long *value, int base) {
     return errno || !*text || *end ? -1 : 0;
 }
 
+/* Room for ``more`` entries and the terminating NULL. */
+static int grow_env(struct options *o, int more) {
+    int capacity = o->env_capacity ? o->env_capacity : 64;
+    while (capacity < o->n_env + more + 1)
+        capacity *= 2;
+    if (capacity == o->env_capacity)
+        return 0;
+    char **env = realloc(o->env, capacity * sizeof *env);
+    if (!env)
+        return -1;
+    memset(env + o->n_env, 0, (capacity - o->n_env) * sizeof *env);
+    o->env = env;
+    o->env_capacity = capacity;
+    return 0;
+}
+
+/* NUL-separated NAME=VALUE entries, read whole from ``fd``, then closed. */
+static int read_env(struct options *o, int fd) {
+    size_t size = 0, capacity = 4096;
+    char *data = malloc(capacity);
+    ssize_t n;
+    while (data && (n = read(fd, data + size, capacity - size - 1)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            free(data);
+            return -1;
+        }
+        size += n;
+        if (capacity - size < 2) {
+            char *bigger = realloc(data, capacity *= 2);
+            if (!bigger)
+                free(data);
+            data = bigger;
+        }
+    }
+    if (!data)
+        return -1;
+    close(fd);
+    data[size] = 0;
+    for (size_t at = 0; at < size; at += strlen(data + at) + 1) {
+        if (!data[at])
+            continue;
+        if (grow_env(o, 1))
+            return -1;
+        o->env[o->n_env++] = data + at;
+    }
+    return 0;
+}
+
 static int parse(int argc, char **argv, struct options *o) {
     memset(o, 0, sizeof *o);
     o->pid = -1;
-    o->env = calloc(argc + 1, sizeof *o->env);
-    if (!o->env)
-        return usage("out of memory");
     unsigned long long number;
     int i = 1;
     for (; i < argc; i++) {
@@ -163,7 +213,12 @@ static int parse(int argc, char **argv, struct options *o) {
             return usage("an option lacks its value");
         const char *value = argv[++i];
         if (!strcmp(flag, "-e")) {
+            if (o->n_env >= o->env_capacity && grow_env(o, 1))
+                return usage("out of memory");
             o->env[o->n_env++] = (char *)value;
+        } else if (!strcmp(flag, "--env-fd")) {
+            if (parse_number(value, &number, 10) || read_env(o, (int)number))
+                return usage("cannot read the environment from --env-fd");
         } else if (!strcmp(flag, "--ns") || !strcmp(flag, "--cgroup")) {
             int *count = flag[2] == 'n' ? &o->n_namespaces : &o->n_cgroups;
             if (*count >= MAX_ITEMS)
@@ -203,6 +258,8 @@ static int parse(int argc, char **argv, struct options *o) {
     }
     if (o->pid <= 0 || i >= argc)
         return usage("--pid and a command are required");
+    if (grow_env(o, 0))
+        return usage("out of memory");
     o->args = argv + i;
     return 0;
 }

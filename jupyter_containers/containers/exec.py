@@ -25,9 +25,12 @@ class NotRunning(Exception):
     """The container's process is gone."""
 
 
-def helper_argv(spec: dict, binary: str | None = None) -> list[str]:
+def helper_argv(spec: dict, binary: str | None = None) -> tuple[list[str], int]:
     """The ``jc-exec`` command line that carries out ``spec`` (the keys
-    ``start_exec`` and the health check fill in). Raises
+    ``start_exec`` and the health check fill in), and the descriptor that
+    holds the process's environment, which the caller passes to the helper
+    and then closes. (The environment may hold secrets: it never appears on
+    a command line, which every host user can read in ``ps``.) Raises
     ``users.UserNotFound`` for a user or group the image does not know and
     ``NotRunning`` when the container's process is gone."""
     from . import cgroups, users
@@ -60,9 +63,15 @@ def helper_argv(spec: dict, binary: str | None = None) -> list[str]:
     env = list(spec["env"])
     if not any(item.startswith("HOME=") for item in env):
         env.append(f"HOME={user.home}")
-    for item in env:
-        argv += ["-e", item]
-    return argv + ["--", *spec["args"]]
+    env_fd = os.memfd_create("jc-exec-env", os.MFD_CLOEXEC)
+    try:
+        os.write(env_fd, b"".join(os.fsencode(item) + b"\0" for item in env))
+        os.lseek(env_fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(env_fd)
+        raise
+    argv += ["--env-fd", str(env_fd)]
+    return argv + ["--", *spec["args"]], env_fd
 
 
 class ExecProcess:
@@ -129,7 +138,7 @@ def start_exec(runtime: Runtime, name_or_id: str, cmd, *, user: str | None = Non
     from .users import UserNotFound
 
     try:
-        argv = helper_argv(spec)
+        argv, env_fd = helper_argv(spec)
     except UserNotFound as error:
         os.close(read_end)
         os.close(write_end)
@@ -142,9 +151,10 @@ def start_exec(runtime: Runtime, name_or_id: str, cmd, *, user: str | None = Non
         stdin = stdout = stderr = subprocess.DEVNULL
     try:
         popen = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr,
-                                 pass_fds=(write_end,), close_fds=True)
+                                 pass_fds=(write_end, env_fd), close_fds=True)
     finally:
         os.close(write_end)
+        os.close(env_fd)
     try:
         line = _read_line(read_end)
     finally:

@@ -71,7 +71,7 @@ def run_check(state_dir: str, spec: dict) -> int:
     started = _timestamp()
     timeout = check["Timeout"] / 1e9
     try:
-        argv = helper_argv(exec_spec, spec["health_exec"].get("binary"))
+        argv, env_fd = helper_argv(exec_spec, spec["health_exec"].get("binary"))
     except (NotRunning, UserNotFound) as error:
         os.close(read_end)
         os.close(write_end)
@@ -79,8 +79,9 @@ def run_check(state_dir: str, spec: dict) -> int:
             record(state_dir, check, state, started, 126, f"{error}\n".encode())
         return 0
     process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               pass_fds=(write_end,), start_new_session=True)
+                               pass_fds=(write_end, env_fd), start_new_session=True)
     os.close(write_end)
+    os.close(env_fd)
     try:
         output, _ = process.communicate(timeout=timeout)
         code = process.returncode

@@ -336,6 +336,23 @@ def test_exec_errors_name_the_cause_with_docker_codes(client):
     assert container.exec_run(["sh", "-c", "echo $HOME"], user="app").output == b"/home/app\n"
 
 
+def test_exec_environment_stays_off_the_host_command_line(client):
+    """An exec's environment may hold secrets: the helper gets it through a
+    memfd, so no host user reads it in `ps`; the process has it."""
+    container = run(client, ["sleep", "30"], detach=True)
+    process = container.exec(["sleep", "30"], environment={"SECRET": "s3cret-value"})
+    try:
+        with open(f"/proc/{process.popen.pid}/cmdline", "rb") as handle:
+            helper_cmdline = handle.read()
+        with open(f"/proc/{process.pid}/environ", "rb") as handle:
+            environ = handle.read().split(b"\0")
+        assert b"jc-exec" in helper_cmdline and b"s3cret-value" not in helper_cmdline
+        assert b"SECRET=s3cret-value" in environ and b"HOME=/root" in environ
+    finally:
+        process.signal(signal.SIGKILL)
+        assert process.wait(10) == 128 + signal.SIGKILL
+
+
 def test_exec_reads_users_inside_the_container_root(client, tmp_path):
     """The user is looked up in the container's own /etc/passwd: a symlink
     there to an absolute path is resolved inside the container, never on the
