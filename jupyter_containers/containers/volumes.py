@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
 
 from .. import storage
@@ -41,7 +40,10 @@ class VolumeStore:
             return self._create_locked(name, labels or {}, anonymous)
 
     def _create_locked(self, name, labels, anonymous) -> dict:
-        name = name or secrets.token_hex(32)
+        if not name:
+            import secrets  # not at the top: the exit hook imports this module
+
+            name = secrets.token_hex(32)
         if not NAME_RE.match(name):
             raise UserError(f"invalid volume name '{name}'", hint="use [a-zA-Z0-9][a-zA-Z0-9_.-]+")
         directory = self._dir(name)
