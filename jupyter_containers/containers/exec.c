@@ -12,27 +12,34 @@
  * set, the compiled seccomp filter, the environment (NUL-separated
  * NAME=VALUE entries in --env-fd, a memfd: a command line is visible to
  * every host user in ps, and an environment may hold secrets; -e adds
- * entries). This program only
- * carries it out, in the order runc uses, with nothing to import:
+ * entries). This program only carries it out, in the order runc uses, with
+ * nothing to import:
  *
- *  1. not dumpable (nothing in the container may open this host binary
- *     through /proc: CVE-2019-5736 class); check that PID is still the
- *     container's process (its start time in /proc/PID/stat);
- *  2. open every /proc/PID/ns/NAME and read the seccomp filter and
- *     cap_last_cap while the host's /proc is in view;
+ *  0. run from a sealed memfd copy of itself, so that no process in the
+ *     container can ever open this host binary for writing through
+ *     /proc/PID/exe (CVE-2019-5736; runc and crun do the same), and be
+ *     non-dumpable;
+ *  1. open /proc/PID and check through that directory that PID is still the
+ *     container's process (its start time): every later open goes through
+ *     the same directory, so a reused pid cannot redirect them;
+ *  2. open every /proc/PID/ns/NAME and read the seccomp filter while the
+ *     host's /proc is in view;
  *  3. join the container's cgroups (write 0 to DIR/cgroup.procs);
  *  4. setns into each namespace, then fork: the child is in the PID
- *     namespace, becomes the container's user with its capabilities,
- *     no_new_privs and seccomp filter, enters the working directory and
- *     execs (with a $PATH search in the container's environment);
+ *     namespace, starts a session of its own (it never shares the caller's
+ *     terminal: with --tty the new pty becomes its controlling terminal),
+ *     gets default signal dispositions and an empty signal mask, becomes the
+ *     container's user with its capabilities, no_new_privs and seccomp
+ *     filter, enters the working directory and execs (with a $PATH search
+ *     in the container's environment);
  *  5. report ``pid N`` (the host's pid of the process) or
  *     ``error CODE MESSAGE`` on the sync fd, as the start hook does; then,
- *     unless --detach, wait for the process and exit with its status
- *     (128+N for a signal). SIGINT/TERM/HUP/QUIT are ignored here: signals
- *     for the process go to it directly, by the pid reported.
+ *     unless --detach, pass SIGINT, SIGTERM, SIGHUP and SIGQUIT on to the
+ *     process, wait for it and exit with its status (128+N for a signal).
  *
- * Codes: 125 the runtime failed, 126 the command cannot be run (user,
- * working directory, permission), 127 the command was not found.
+ * Codes, as docker's: 125 the runtime failed before the process existed,
+ * 126 the command cannot be run (user, working directory, permission,
+ * privileges), 127 the command was not found.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -49,7 +56,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -65,9 +74,13 @@
 #endif
 
 #define MAX_ITEMS 64
+#define MAX_ID 0xFFFFFFFEULL /* (uid_t)-1 means "unchanged" to setresuid */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+extern char **environ;
+
 static int sync_fd = -1;
+static volatile pid_t child_pid = 0;
 
 struct options {
     long pid;
@@ -78,7 +91,7 @@ struct options {
     int n_cgroups;
     uid_t uid;
     gid_t gid;
-    gid_t groups[MAX_ITEMS];
+    gid_t *groups;
     int n_groups;
     uint64_t caps;
     int no_new_privs;
@@ -107,7 +120,7 @@ static void report(const char *format, ...) {
             line[i] = ' ';
     line[n++] = '\n';
     /* A reader gone must not kill this process (only the parent reports,
-     * after the fork or instead of it: the child keeps the default). */
+     * after the fork or instead of it; the child resets every signal). */
     signal(SIGPIPE, SIG_IGN);
     if (sync_fd >= 0 && write(sync_fd, line, n) < 0) {
         /* nobody listens: the exit status still says it */
@@ -129,11 +142,15 @@ static int usage(const char *why) {
     return 125;
 }
 
-static int parse_number(const char *text, unsigned long long *value, int base) {
+/* Digits only (strtoull would take a sign and spaces), at most ``limit``. */
+static int parse_number(const char *text, unsigned long long *value, int base, unsigned long long limit) {
     char *end;
+    const char *digits = base == 16 ? "0123456789abcdefABCDEF" : "0123456789";
+    if (!*text || strspn(text, digits) != strlen(text))
+        return -1;
     errno = 0;
     *value = strtoull(text, &end, base);
-    return errno || !*text || *end ? -1 : 0;
+    return errno || *end || *value > limit ? -1 : 0;
 }
 
 /* Room for ``more`` entries and the terminating NULL. */
@@ -186,6 +203,24 @@ static int read_env(struct options *o, int fd) {
     return 0;
 }
 
+static int parse_groups(struct options *o, const char *value) {
+    int count = 1;
+    for (const char *p = value; *p; p++)
+        count += *p == ',';
+    o->groups = calloc(count, sizeof *o->groups);
+    char *copy = strdup(value), *save = NULL;
+    if (!o->groups || !copy)
+        return -1;
+    unsigned long long number;
+    for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        if (parse_number(item, &number, 10, MAX_ID))
+            return -1;
+        o->groups[o->n_groups++] = (gid_t)number;
+    }
+    free(copy);
+    return 0;
+}
+
 static int parse(int argc, char **argv, struct options *o) {
     memset(o, 0, sizeof *o);
     o->pid = -1;
@@ -213,11 +248,11 @@ static int parse(int argc, char **argv, struct options *o) {
             return usage("an option lacks its value");
         const char *value = argv[++i];
         if (!strcmp(flag, "-e")) {
-            if (o->n_env >= o->env_capacity && grow_env(o, 1))
+            if (grow_env(o, 1))
                 return usage("out of memory");
             o->env[o->n_env++] = (char *)value;
         } else if (!strcmp(flag, "--env-fd")) {
-            if (parse_number(value, &number, 10) || read_env(o, (int)number))
+            if (parse_number(value, &number, 10, 65535) || read_env(o, (int)number))
                 return usage("cannot read the environment from --env-fd");
         } else if (!strcmp(flag, "--ns") || !strcmp(flag, "--cgroup")) {
             int *count = flag[2] == 'n' ? &o->n_namespaces : &o->n_cgroups;
@@ -229,31 +264,33 @@ static int parse(int argc, char **argv, struct options *o) {
         } else if (!strcmp(flag, "--cwd")) {
             o->cwd = value;
         } else if (!strcmp(flag, "--groups")) {
-            char *copy = strdup(value), *save = NULL;
-            for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-                if (o->n_groups >= MAX_ITEMS || parse_number(item, &number, 10))
-                    return usage("bad --groups");
-                o->groups[o->n_groups++] = (gid_t)number;
-            }
+            if (parse_groups(o, value))
+                return usage("bad --groups");
         } else if (!strcmp(flag, "--caps")) {
-            if (parse_number(value, &number, 16))
+            if (parse_number(value, &number, 16, ~0ULL))
                 return usage("bad --caps");
             o->caps = number;
-        } else {
-            if (parse_number(value, &number, 10))
-                return usage("a numeric option has a bad value");
-            if (!strcmp(flag, "--pid"))
-                o->pid = (long)number;
-            else if (!strcmp(flag, "--start-ticks"))
-                o->start_ticks = number;
-            else if (!strcmp(flag, "--sync-fd"))
-                sync_fd = (int)number;
-            else if (!strcmp(flag, "--uid"))
+        } else if (!strcmp(flag, "--pid")) {
+            if (parse_number(value, &number, 10, 1 << 30))
+                return usage("bad --pid");
+            o->pid = (long)number;
+        } else if (!strcmp(flag, "--start-ticks")) {
+            if (parse_number(value, &number, 10, ~0ULL))
+                return usage("bad --start-ticks");
+            o->start_ticks = number;
+        } else if (!strcmp(flag, "--sync-fd")) {
+            if (parse_number(value, &number, 10, 65535))
+                return usage("bad --sync-fd");
+            sync_fd = (int)number;
+        } else if (!strcmp(flag, "--uid") || !strcmp(flag, "--gid")) {
+            if (parse_number(value, &number, 10, MAX_ID))
+                return usage("a user or group id is out of range");
+            if (flag[2] == 'u')
                 o->uid = (uid_t)number;
-            else if (!strcmp(flag, "--gid"))
-                o->gid = (gid_t)number;
             else
-                return usage("unknown option");
+                o->gid = (gid_t)number;
+        } else {
+            return usage("unknown option");
         }
     }
     if (o->pid <= 0 || i >= argc)
@@ -264,11 +301,36 @@ static int parse(int argc, char **argv, struct options *o) {
     return 0;
 }
 
-/* Field 22 of /proc/PID/stat, or 0 when the process is gone. */
-static unsigned long long start_ticks(long pid) {
-    char path[64], data[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+/* Step 0: re-exec from a sealed memfd copy unless already running from one. */
+static void run_from_sealed_copy(char **argv) {
+    int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (self < 0)
+        return;
+    int seals = fcntl(self, F_GET_SEALS);
+    if (seals >= 0 && (seals & F_SEAL_WRITE)) {
+        close(self);
+        return;
+    }
+    int copy = memfd_create("jc-exec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    struct stat st;
+    if (copy >= 0 && fstat(self, &st) == 0) {
+        off_t offset = 0;
+        while (offset < st.st_size && sendfile(copy, self, &offset, st.st_size - offset) > 0)
+            ;
+        if (offset == st.st_size &&
+            fcntl(copy, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) == 0)
+            fexecve(copy, argv, environ);
+    }
+    /* Not possible here (no memfd, no sealing): go on from the file. */
+    close(self);
+    if (copy >= 0)
+        close(copy);
+}
+
+/* Field 22 of stat in the process directory ``dir``, or 0 when it is gone. */
+static unsigned long long start_ticks(int dir) {
+    char data[1024];
+    int fd = openat(dir, "stat", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
     ssize_t n = read(fd, data, sizeof data - 1);
@@ -308,16 +370,12 @@ static char *read_file(const char *path, size_t *size) {
     return data;
 }
 
+/* The kernel's highest capability: PR_CAPBSET_READ fails past it. */
 static int last_cap(void) {
-    size_t size = 0;
-    char *text = read_file("/proc/sys/kernel/cap_last_cap", &size);
-    int value = 40;
-    if (text && size) {
-        text[size - 1] = 0;
-        value = atoi(text);
-    }
-    free(text);
-    return value;
+    int cap = 0;
+    while (cap < 63 && prctl(PR_CAPBSET_READ, cap + 1, 0, 0, 0) >= 0)
+        cap++;
+    return cap;
 }
 
 static int cap_set(uint64_t effective, uint64_t permitted) {
@@ -358,42 +416,54 @@ static void child_fail(int pipe_fd, int code, const char *format, ...) {
 }
 
 static void become_process(struct options *o, int pipe_fd, int cap_last, char *filter, size_t filter_size) {
-    /* fork() keeps the signal dispositions of the parent, which sets none
-     * before this point: the process starts with the defaults. */
-    if (o->tty) {
-        setsid();
-        if (ioctl(0, TIOCSCTTY, 0) < 0)
-            child_fail(pipe_fd, 126, "cannot make the terminal the controlling one: %s", strerror(errno));
-    }
+    /* Nothing of the caller's reaches the process: not the sync fd, not its
+     * signal dispositions (a Jupyter kernel ignores SIGINT) or mask. */
+    close(sync_fd);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int number = 1; number < NSIG; number++)
+        signal(number, SIG_DFL); /* fails harmlessly for SIGKILL, SIGSTOP and the RT ones libc keeps */
+
+    /* A session of its own: the caller's terminal is never the process's
+     * controlling terminal (TIOCSTI, reading what the user types). */
+    if (setsid() < 0)
+        child_fail(pipe_fd, 126, "cannot start a session: %s", strerror(errno));
+    if (o->tty && ioctl(0, TIOCSCTTY, 0) < 0)
+        child_fail(pipe_fd, 126, "cannot make the terminal the controlling one: %s", strerror(errno));
     if (filter && !o->no_new_privs && load_seccomp(filter, filter_size) < 0)
-        child_fail(pipe_fd, 125, "cannot load the seccomp filter: %s", strerror(errno));
+        child_fail(pipe_fd, 126, "cannot load the seccomp filter: %s", strerror(errno));
     for (int cap = 0; cap <= cap_last; cap++)
-        if (!(o->caps >> cap & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-            child_fail(pipe_fd, 125, "cannot drop capability %d: %s", cap, strerror(errno));
+        if (!(o->caps >> cap & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+            child_fail(pipe_fd, 126, "cannot drop capability %d: %s", cap, strerror(errno));
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setgroups(o->n_groups, o->groups) < 0 ||
         setresgid(o->gid, o->gid, o->gid) < 0 || setresuid(o->uid, o->uid, o->uid) < 0 ||
         prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
         child_fail(pipe_fd, 126, "cannot become user %u:%u: %s", o->uid, o->gid, strerror(errno));
     uint64_t granted = o->uid == 0 ? o->caps : 0;
     if (cap_set(granted, granted) < 0 || prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
-        child_fail(pipe_fd, 125, "cannot set the capabilities: %s", strerror(errno));
+        child_fail(pipe_fd, 126, "cannot set the capabilities: %s", strerror(errno));
     if (o->no_new_privs) {
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-            child_fail(pipe_fd, 125, "cannot set no_new_privs: %s", strerror(errno));
+            child_fail(pipe_fd, 126, "cannot set no_new_privs: %s", strerror(errno));
         if (filter && load_seccomp(filter, filter_size) < 0)
-            child_fail(pipe_fd, 125, "cannot load the seccomp filter: %s", strerror(errno));
+            child_fail(pipe_fd, 126, "cannot load the seccomp filter: %s", strerror(errno));
     }
     const char *cwd = o->cwd && *o->cwd ? o->cwd : "/";
     if (chdir(cwd) < 0)
         child_fail(pipe_fd, 126, "cannot enter the working directory %s: %s", cwd, strerror(errno));
-    /* Nothing of the runtime's reaches the container (CVE-2024-21626 class). */
-    syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+    /* Nothing of the runtime's reaches the container (CVE-2024-21626 class):
+     * fail closed when that cannot be made sure. */
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        child_fail(pipe_fd, 126, "cannot close the runtime's descriptors: %s", strerror(errno));
 
     const char *program = o->args[0];
     if (strchr(program, '/')) {
         execve(program, o->args, o->env);
-        child_fail(pipe_fd, errno == ENOENT || errno == ENOTDIR ? 127 : 126,
-                   "exec: \"%s\": %s", program, errno == EACCES ? "permission denied" : strerror(errno));
+        if (errno == ENOENT || errno == ENOTDIR)
+            child_fail(pipe_fd, 127, "exec: \"%s\": executable file not found", program);
+        child_fail(pipe_fd, 126, "exec: \"%s\": %s", program,
+                   errno == EACCES || errno == EPERM ? "permission denied" : strerror(errno));
     }
     const char *search = env_get(o, "PATH");
     if (!search || !*search)
@@ -405,9 +475,10 @@ static void become_process(struct options *o, int pipe_fd, int cap_last, char *f
         next = strchr(dir, ':');
         if (next)
             *next++ = 0;
-        snprintf(candidate, sizeof candidate, "%s/%s", *dir ? dir : ".", program);
+        if (snprintf(candidate, sizeof candidate, "%s/%s", *dir ? dir : ".", program) >= (int)sizeof candidate)
+            child_fail(pipe_fd, 126, "exec: \"%s\": %s", program, strerror(ENAMETOOLONG));
         execve(candidate, o->args, o->env);
-        if (errno == EACCES)
+        if (errno == EACCES || errno == EPERM)
             denied = 1;
         else if (errno != ENOENT && errno != ENOTDIR)
             child_fail(pipe_fd, 126, "exec: \"%s\": %s", program, strerror(errno));
@@ -417,23 +488,34 @@ static void become_process(struct options *o, int pipe_fd, int cap_last, char *f
     child_fail(pipe_fd, 127, "exec: \"%s\": executable file not found in $PATH", program);
 }
 
+static void pass_on(int number) {
+    if (child_pid > 0)
+        kill(child_pid, number);
+}
+
 int main(int argc, char **argv) {
+    run_from_sealed_copy(argv);
     struct options o;
     int invalid = parse(argc, argv, &o);
     if (invalid)
         return invalid;
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    signal(SIGCHLD, SIG_DFL); /* an inherited SIG_IGN would make waitpid fail */
 
-    int ns_fds[MAX_ITEMS];
-    if (start_ticks(o.pid) != o.start_ticks || o.start_ticks == 0)
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/%ld", o.pid);
+    int proc_dir = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (proc_dir < 0 || o.start_ticks == 0 || start_ticks(proc_dir) != o.start_ticks)
         return fail(125, "the container is not running");
+    int ns_fds[MAX_ITEMS];
     for (int i = 0; i < o.n_namespaces; i++) {
         char path[128];
-        snprintf(path, sizeof path, "/proc/%ld/ns/%s", o.pid, o.namespaces[i]);
-        ns_fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+        snprintf(path, sizeof path, "ns/%s", o.namespaces[i]);
+        ns_fds[i] = openat(proc_dir, path, O_RDONLY | O_CLOEXEC);
         if (ns_fds[i] < 0)
             return fail(125, "the container is not running");
     }
+    close(proc_dir);
     char *filter = NULL;
     size_t filter_size = 0;
     if (o.seccomp && !(filter = read_file(o.seccomp, &filter_size)))
@@ -479,16 +561,22 @@ int main(int argc, char **argv) {
         waitpid(child, NULL, 0);
         char *text = strchr(message, ' ');
         report("error %.*s %s", text ? (int)(text - message) : (int)length, message, text ? text + 1 : "");
-        return atoi(message) ? atoi(message) : 125;
+        return atoi(message) ? atoi(message) : 126;
     }
+    /* The process has its own session, so a Ctrl-C at the caller's
+     * terminal reaches this helper, not it: pass such signals on. */
+    child_pid = child;
+    struct sigaction forward;
+    memset(&forward, 0, sizeof forward);
+    forward.sa_handler = pass_on;
+    sigemptyset(&forward.sa_mask);
+    int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
+        sigaction(forwarded[i], &forward, NULL);
     report("pid %d", (int)child);
     close(sync_fd);
     if (o.detach)
         return 0;
-    signal(SIGINT, SIG_IGN);
-    signal(SIGTERM, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGQUIT, SIG_IGN);
     int status;
     while (waitpid(child, &status, 0) < 0)
         if (errno != EINTR)

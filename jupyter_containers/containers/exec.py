@@ -37,11 +37,10 @@ def helper_argv(spec: dict, binary: str | None = None) -> tuple[list[str], int]:
     from .monitor import program_binary
 
     pid = spec["pid"]
-    try:
-        user = users.resolve(spec.get("user") or "", additional_groups=tuple(spec.get("group_add", ())),
-                             root=f"/proc/{pid}/root")
-    except (FileNotFoundError, ProcessLookupError):
-        raise NotRunning() from None
+    if not os.path.exists(f"/proc/{pid}/root"):
+        raise NotRunning()  # (jc-exec checks that it is the container's process)
+    user = users.resolve(spec.get("user") or "", additional_groups=tuple(spec.get("group_add", ())),
+                         root=f"/proc/{pid}/root")
     argv = [binary or str(program_binary("jc-exec")), "--pid", str(pid),
             "--start-ticks", str(spec.get("pid_start_ticks") or 0), "--sync-fd", str(spec["sync_fd"]),
             "--uid", str(user.uid), "--gid", str(user.gid), "--groups", ",".join(map(str, user.groups)),
@@ -60,7 +59,12 @@ def helper_argv(spec: dict, binary: str | None = None) -> tuple[list[str], int]:
         argv.append("--tty")
     if spec.get("detach"):
         argv.append("--detach")
-    env = list(spec["env"])
+    # "NAME" alone is "NAME=" (as execve made it of the old dict); a NUL
+    # cannot be in an environment.
+    env = [item if "=" in item else f"{item}=" for item in spec["env"]]
+    for item in env:
+        if "\0" in item:
+            raise specs.UserError(f"environment variable {item.partition('=')[0]!r} holds a NUL character")
     if not any(item.startswith("HOME=") for item in env):
         env.append(f"HOME={user.home}")
     env_fd = os.memfd_create("jc-exec-env", os.MFD_CLOEXEC)
@@ -75,7 +79,9 @@ def helper_argv(spec: dict, binary: str | None = None) -> tuple[list[str], int]:
 
 
 class ExecProcess:
-    """A started exec. ``pid`` is the process's host PID (for signals)."""
+    """A started exec. ``pid`` is the process's host PID; signals go
+    through a pidfd taken at once, so they never reach another process that
+    gets the pid after this one ended."""
 
     def __init__(self, popen: subprocess.Popen, pid: int, container_id: str):
         self.popen = popen
@@ -84,15 +90,33 @@ class ExecProcess:
         self.stdin = popen.stdin
         self.stdout = popen.stdout
         self.stderr = popen.stderr
+        try:
+            self._pidfd = os.pidfd_open(pid)
+        except OSError:  # already gone (a quick process), or no pidfds
+            self._pidfd = None
 
     def wait(self, timeout: float | None = None) -> int:
-        return self.popen.wait(timeout)
+        code = self.popen.wait(timeout)
+        self._close_pidfd()
+        return code
 
     def signal(self, number: int) -> None:
+        if self._pidfd is None:
+            return
+        import signal
+
         try:
-            os.kill(self.pid, number)
+            signal.pidfd_send_signal(self._pidfd, number)
         except ProcessLookupError:
             pass
+
+    def _close_pidfd(self) -> None:
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+    def __del__(self):
+        self._close_pidfd()
 
     @property
     def returncode(self):
@@ -137,28 +161,27 @@ def start_exec(runtime: Runtime, name_or_id: str, cmd, *, user: str | None = Non
     }
     from .users import UserNotFound
 
-    try:
-        argv, env_fd = helper_argv(spec)
-    except UserNotFound as error:
-        os.close(read_end)
-        os.close(write_end)
-        raise ContainerStartError(f"exec failed: {error}", exit_code=126) from None
-    except NotRunning:
-        os.close(read_end)
-        os.close(write_end)
-        raise Conflict(f"container {record['Name'].lstrip('/')} is not running", hint="start it first") from None
     if detach:
         stdin = stdout = stderr = subprocess.DEVNULL
+    env_fd = None
     try:
-        popen = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr,
-                                 pass_fds=(write_end, env_fd), close_fds=True)
-    finally:
-        os.close(write_end)
-        os.close(env_fd)
-    try:
+        try:
+            argv, env_fd = helper_argv(spec)
+        except UserNotFound as error:
+            raise ContainerStartError(f"exec failed: {error}", exit_code=126) from None
+        except NotRunning:
+            raise Conflict(f"container {record['Name'].lstrip('/')} is not running", hint="start it first") from None
+        try:
+            popen = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr,
+                                     pass_fds=(write_end, env_fd), close_fds=True)
+        finally:
+            os.close(write_end)
+            write_end = None
         line = _read_line(read_end)
     finally:
-        os.close(read_end)
+        for fd in (read_end, write_end, env_fd):
+            if fd is not None:
+                os.close(fd)
     if line.startswith("pid "):
         pid = int(line.split()[1])
         process = ExecProcess(popen, pid, container_id)

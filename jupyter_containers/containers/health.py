@@ -11,7 +11,9 @@ hoping.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -78,26 +80,66 @@ def run_check(state_dir: str, spec: dict) -> int:
         if isinstance(error, UserNotFound):
             record(state_dir, check, state, started, 126, f"{error}\n".encode())
         return 0
+    deadline = time.monotonic() + timeout
     process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                pass_fds=(write_end, env_fd), start_new_session=True)
     os.close(write_end)
     os.close(env_fd)
+    # The helper reports "pid N" once the test runs, or "error CODE MESSAGE"
+    # when it could not be run: then the message is the check's output.
+    report = _read_report(read_end, deadline)
+    os.close(read_end)
+    test = _pidfd(report)
     try:
-        output, _ = process.communicate(timeout=timeout)
+        output, _ = process.communicate(timeout=max(0.0, deadline - time.monotonic()))
         code = process.returncode
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, 9)
-        output, _ = process.communicate()
+        # The test runs in a session of its own: kill it, then the helper.
+        if test is not None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(test, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        try:
+            process.communicate(timeout=5)
+        except subprocess.TimeoutExpired:  # something the test started holds its output
+            process.kill()
+            process.wait()
         code = -1
         output = f"Health check exceeded timeout ({timeout:g}s)".encode()
-    # The helper's report is "pid N", or "error CODE MESSAGE" when the
-    # test could not be run: then the message is the check's output.
-    report = os.read(read_end, 4096)
-    os.close(read_end)
+    finally:
+        if test is not None:
+            os.close(test)
     if report.startswith(b"error "):
         output = report.split(b" ", 2)[-1]
     record(state_dir, check, state, started, code, output)
     return 0
+
+
+def _read_report(fd: int, deadline: float) -> bytes:
+    """The helper's one-line report, or what came of it by ``deadline``."""
+    import select
+
+    data = b""
+    while not data.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.strip()
+
+
+def _pidfd(report: bytes) -> int | None:
+    """A pidfd of the test's process from a ``pid N`` report, if it runs."""
+    if not report.startswith(b"pid "):
+        return None
+    try:
+        return os.pidfd_open(int(report.split()[1]))
+    except (OSError, ValueError):
+        return None
 
 
 def record(state_dir: str, check: dict, state: dict, started: str, code: int, output: bytes) -> dict:

@@ -31,9 +31,11 @@ class ExecUser:
 
 
 def _read_file(path: str, root: str | None) -> bytes:
-    """The first 4 MiB of ``path``; inside ``root`` when given (symlinks
-    resolved as if it were ``/``, and only a regular file is read: never
-    block on a FIFO an image put there)."""
+    """The first 4 MiB of ``path``; inside ``root`` when given. There the
+    container controls what the path is: symlinks resolve as if ``root``
+    were ``/``, and only a regular file is opened for reading — found with
+    ``O_PATH``, checked, then reopened — so a FIFO cannot block the runtime
+    and a terminal cannot become a host process's controlling terminal."""
     if root is None:
         with open(path, "rb") as handle:
             return handle.read(4 << 20)
@@ -41,20 +43,21 @@ def _read_file(path: str, root: str | None) -> bytes:
 
     from ..linux import paths
 
-    fd = paths.open_in_root(root, path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    located = paths.open_in_root(root, path, os.O_PATH | os.O_CLOEXEC)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        if not stat.S_ISREG(os.fstat(located).st_mode):
             raise PermissionError(f"{path} is not a regular file")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(4 << 20)
+        fd = os.open(f"/proc/self/fd/{located}", os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
     finally:
-        os.close(fd)
+        os.close(located)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(4 << 20)
 
 
 def _read_entries(path: str, fields: int, root: str | None = None) -> list[list[str]]:
     try:
         data = _read_file(path, root)
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
+    except OSError:  # missing, not a file, a symlink loop…: no entries, as runc
         return []
     entries = []
     for raw in data.decode("utf-8", "replace").splitlines():
@@ -68,8 +71,12 @@ def _read_entries(path: str, fields: int, root: str | None = None) -> list[list[
     return entries
 
 
+#: The largest uid or gid a process can take ((uid_t)-1 means "unchanged").
+MAX_ID = 0xFFFFFFFE
+
+
 def _int(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isdigit() and text.isascii() else None
 
 
 def resolve(spec: str, passwd: str = "/etc/passwd", group: str = "/etc/group",
@@ -137,4 +144,7 @@ def resolve(spec: str, passwd: str = "/etc/passwd", group: str = "/etc/group",
     if result.gid not in supplementary:
         supplementary.insert(0, result.gid)
     result.groups = supplementary
+    for kind, value in (("user", result.uid), ("group", result.gid), *(("group", g) for g in supplementary)):
+        if value > MAX_ID:
+            raise UserNotFound(f"{kind} id {value} is out of range (at most {MAX_ID})")
     return result

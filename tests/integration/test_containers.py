@@ -348,9 +348,36 @@ def test_exec_environment_stays_off_the_host_command_line(client):
             environ = handle.read().split(b"\0")
         assert b"jc-exec" in helper_cmdline and b"s3cret-value" not in helper_cmdline
         assert b"SECRET=s3cret-value" in environ and b"HOME=/root" in environ
+        # the helper runs from a sealed memfd copy: nothing in the container
+        # can reach the host binary through /proc/PID/exe (CVE-2019-5736)
+        assert os.readlink(f"/proc/{process.popen.pid}/exe").startswith("/memfd:jc-exec")
     finally:
         process.signal(signal.SIGKILL)
         assert process.wait(10) == 128 + signal.SIGKILL
+
+
+def test_exec_process_has_its_own_session_and_default_signals(client):
+    """Never the caller's terminal (TIOCSTI into the user's shell), never
+    the caller's ignored signals (a Jupyter kernel ignores SIGINT)."""
+    container = run(client, ["sleep", "30"], detach=True)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        code, out = container.exec_run(["sh", "-c", "read -r pid comm state ppid pgrp sid tty rest < /proc/self/stat;"
+                                                   " echo $pid $sid $tty"])
+        status = container.exec_run(["cat", "/proc/self/status"]).output.decode().split("\n")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    pid, sid, tty = out.decode().split()
+    assert code == 0 and pid == sid and tty == "0"
+    assert "SigBlk:\t0000000000000000" in status and "SigIgn:\t0000000000000000" in status
+
+
+def test_exec_user_ids_out_of_range_are_refused(client):
+    container = run(client, ["sleep", "30"], detach=True)
+    for user in ("4294967296", "4294967295", "0:4294967295"):
+        with pytest.raises(ContainerStartError, match="out of range"):
+            container.exec_run(["id"], user=user)
+    assert container.exec_run(["id", "-u"], user="4294967294") == (0, b"4294967294\n")
 
 
 def test_exec_reads_users_inside_the_container_root(client, tmp_path):
