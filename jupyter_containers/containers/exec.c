@@ -35,7 +35,7 @@
  *  5. report ``pid N`` (the host's pid of the process) or
  *     ``error CODE MESSAGE`` on the sync fd, as the start hook does; then,
  *     unless --detach, pass SIGINT, SIGTERM, SIGHUP and SIGQUIT on to the
- *     process, wait for it and exit with its status (128+N for a signal).
+ *     process's group (it leads one), wait for it and exit with its status (128+N for a signal).
  *
  * Codes, as docker's: 125 the runtime failed before the process existed,
  * 126 the command cannot be run (user, working directory, permission,
@@ -488,8 +488,10 @@ static void become_process(struct options *o, int pipe_fd, int cap_last, char *f
     child_fail(pipe_fd, 127, "exec: \"%s\": executable file not found in $PATH", program);
 }
 
+/* To the process's group, as a terminal's Ctrl-C would: the process leads
+ * it (its own session), and a shell's foreground command is in it too. */
 static void pass_on(int number) {
-    if (child_pid > 0)
+    if (child_pid > 0 && kill(-child_pid, number) < 0)
         kill(child_pid, number);
 }
 

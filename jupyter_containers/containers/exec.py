@@ -79,9 +79,12 @@ def helper_argv(spec: dict, binary: str | None = None) -> tuple[list[str], int]:
 
 
 class ExecProcess:
-    """A started exec. ``pid`` is the process's host PID; signals go
-    through a pidfd taken at once, so they never reach another process that
-    gets the pid after this one ended."""
+    """A started exec. ``pid`` is the process's host PID. The process leads
+    a session and a process group of its own; :meth:`signal` signals that
+    group (the process and, say, the command its shell runs, as a
+    terminal's Ctrl-C does) once a pidfd taken at the start says the
+    process has not been reaped, so a signal never reaches another process
+    that got the pid later."""
 
     def __init__(self, popen: subprocess.Popen, pid: int, container_id: str):
         self.popen = popen
@@ -106,7 +109,8 @@ class ExecProcess:
         import signal
 
         try:
-            signal.pidfd_send_signal(self._pidfd, number)
+            signal.pidfd_send_signal(self._pidfd, 0)  # not reaped: its pid is still its group's id
+            os.killpg(self.pid, number)
         except ProcessLookupError:
             pass
 

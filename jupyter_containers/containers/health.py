@@ -94,10 +94,12 @@ def run_check(state_dir: str, spec: dict) -> int:
         output, _ = process.communicate(timeout=max(0.0, deadline - time.monotonic()))
         code = process.returncode
     except subprocess.TimeoutExpired:
-        # The test runs in a session of its own: kill it, then the helper.
+        # The test leads a session and process group of its own: kill that
+        # group (a shell test and what it started), then the helper.
         if test is not None:
             with contextlib.suppress(ProcessLookupError):
-                signal.pidfd_send_signal(test, signal.SIGKILL)
+                signal.pidfd_send_signal(test, 0)  # not reaped: its pid is still its group's id
+                os.killpg(int(report.split()[1]), signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         try:

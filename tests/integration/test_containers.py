@@ -362,8 +362,8 @@ def test_exec_process_has_its_own_session_and_default_signals(client):
     container = run(client, ["sleep", "30"], detach=True)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        code, out = container.exec_run(["sh", "-c", "read -r pid comm state ppid pgrp sid tty rest < /proc/self/stat;"
-                                                   " echo $pid $sid $tty"])
+        script = "read -r pid comm state ppid pgrp sid tty rest < /proc/self/stat; echo $pid $sid $tty"
+        code, out = container.exec_run(["sh", "-c", script])
         status = container.exec_run(["cat", "/proc/self/status"]).output.decode().split("\n")
     finally:
         signal.signal(signal.SIGINT, previous)
