@@ -14,9 +14,11 @@ from __future__ import annotations
 import os
 import subprocess
 
-from ..errors import Conflict, ContainerStartError, RuntimeFailure
-from . import spec as specs
-from .runtime import Runtime
+from ..errors import Conflict, ContainerStartError, RuntimeFailure, UserError
+
+TYPE_CHECKING = False  # the health hook imports this module: runtime's imports would cost it
+if TYPE_CHECKING:
+    from .runtime import Runtime
 
 NAMESPACE_ORDER = ("ipc", "uts", "net", "pid", "cgroup", "mnt")
 
@@ -34,14 +36,17 @@ def helper_argv(spec: dict, binary: str | None = None) -> tuple[list[str], int]:
     ``users.UserNotFound`` for a user or group the image does not know and
     ``NotRunning`` when the container's process is gone."""
     from . import cgroups, users
-    from .monitor import program_binary
 
     pid = spec["pid"]
     if not os.path.exists(f"/proc/{pid}/root"):
         raise NotRunning()  # (jc-exec checks that it is the container's process)
     user = users.resolve(spec.get("user") or "", additional_groups=tuple(spec.get("group_add", ())),
                          root=f"/proc/{pid}/root")
-    argv = [binary or str(program_binary("jc-exec")), "--pid", str(pid),
+    if binary is None:
+        from .monitor import program_binary
+
+        binary = str(program_binary("jc-exec"))
+    argv = [binary, "--pid", str(pid),
             "--start-ticks", str(spec.get("pid_start_ticks") or 0), "--sync-fd", str(spec["sync_fd"]),
             "--uid", str(user.uid), "--gid", str(user.gid), "--groups", ",".join(map(str, user.groups)),
             "--caps", format(sum(1 << cap for cap in set(spec["caps"])), "x"), "--cwd", spec.get("cwd") or "/"]
@@ -64,9 +69,8 @@ def helper_argv(spec: dict, binary: str | None = None) -> tuple[list[str], int]:
     env = [item if "=" in item else f"{item}=" for item in spec["env"]]
     for item in env:
         if "\0" in item:
-            raise specs.UserError(f"environment variable {item.partition('=')[0]!r} holds a NUL character")
-    if not any(item.startswith("HOME=") for item in env):
-        env.append(f"HOME={user.home}")
+            raise UserError(f"environment variable {item.partition('=')[0]!r} holds a NUL character")
+    env = users.env_with_home(env, user)
     env_fd = os.memfd_create("jc-exec-env", os.MFD_CLOEXEC)
     try:
         os.write(env_fd, b"".join(os.fsencode(item) + b"\0" for item in env))
@@ -76,6 +80,29 @@ def helper_argv(spec: dict, binary: str | None = None) -> tuple[list[str], int]:
         raise
     argv += ["--env-fd", str(env_fd)]
     return argv + ["--", *spec["args"]], env_fd
+
+
+def spawn_helper(spec: dict, *, binary: str | None = None, deadline: float | None = None,
+                 **popen_options) -> tuple[subprocess.Popen, str]:
+    """Start ``jc-exec`` for ``spec`` (see :func:`helper_argv`, which also
+    says what it raises) and read its report: ``pid N`` once the process
+    runs, ``error CODE MESSAGE`` when it could not be run, or what came by
+    ``deadline`` (a ``time.monotonic()`` value). Returns the helper's Popen
+    and that line."""
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    env_fd = None
+    try:
+        argv, env_fd = helper_argv(dict(spec, sync_fd=write_end), binary)
+        try:
+            popen = subprocess.Popen(argv, pass_fds=(write_end, env_fd), **popen_options)
+        finally:
+            os.close(write_end)
+            write_end = None
+        return popen, _read_line(read_end, deadline)
+    finally:
+        for fd in (read_end, write_end, env_fd):
+            if fd is not None:
+                os.close(fd)
 
 
 class ExecProcess:
@@ -131,6 +158,8 @@ def start_exec(runtime: Runtime, name_or_id: str, cmd, *, user: str | None = Non
                workdir: str | None = None, environment=None, tty: bool = False,
                privileged: bool = False, detach: bool = False,
                stdin=subprocess.DEVNULL, stdout=None, stderr=None) -> ExecProcess:
+    from . import spec as specs
+
     container_id = runtime.store.resolve(name_or_id)
     record = runtime.store.read_config(container_id)
     state = runtime.store.load_state(container_id)
@@ -143,12 +172,10 @@ def start_exec(runtime: Runtime, name_or_id: str, cmd, *, user: str | None = Non
     config = record["Config"]
     cap_set, seccomp_path, no_new_privs = runtime.security(record, privileged=privileged)
 
-    read_end, write_end = os.pipe2(os.O_CLOEXEC)
     spec = {
         "id": container_id,
         "pid": state["Pid"],
         "pid_start_ticks": state.get("PidStartTicks"),
-        "sync_fd": write_end,
         "args": args,
         "env": specs.merge_env(config["Env"], specs.env_list(environment)),
         "user": user if user is not None else (config.get("User") or ""),
@@ -167,25 +194,12 @@ def start_exec(runtime: Runtime, name_or_id: str, cmd, *, user: str | None = Non
 
     if detach:
         stdin = stdout = stderr = subprocess.DEVNULL
-    env_fd = None
     try:
-        try:
-            argv, env_fd = helper_argv(spec)
-        except UserNotFound as error:
-            raise ContainerStartError(f"exec failed: {error}", exit_code=126) from None
-        except NotRunning:
-            raise Conflict(f"container {record['Name'].lstrip('/')} is not running", hint="start it first") from None
-        try:
-            popen = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr,
-                                     pass_fds=(write_end, env_fd), close_fds=True)
-        finally:
-            os.close(write_end)
-            write_end = None
-        line = _read_line(read_end)
-    finally:
-        for fd in (read_end, write_end, env_fd):
-            if fd is not None:
-                os.close(fd)
+        popen, line = spawn_helper(spec, stdin=stdin, stdout=stdout, stderr=stderr, close_fds=True)
+    except UserNotFound as error:
+        raise ContainerStartError(f"exec failed: {error}", exit_code=126) from None
+    except NotRunning:
+        raise Conflict(f"container {record['Name'].lstrip('/')} is not running", hint="start it first") from None
     if line.startswith("pid "):
         pid = int(line.split()[1])
         process = ExecProcess(popen, pid, container_id)
@@ -199,9 +213,17 @@ def start_exec(runtime: Runtime, name_or_id: str, cmd, *, user: str | None = Non
     raise RuntimeFailure(f"exec failed: the exec helper ended with status {popen.returncode} without starting the process")
 
 
-def _read_line(fd: int) -> str:
+def _read_line(fd: int, deadline: float | None = None) -> str:
+    """One line from ``fd``, or what came of it by ``deadline``."""
+    import select
+    import time
+
     data = b""
     while not data.endswith(b"\n"):
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                break
         chunk = os.read(fd, 4096)
         if not chunk:
             break

@@ -60,46 +60,38 @@ def _timestamp() -> str:
 
 def run_check(state_dir: str, spec: dict) -> int:
     """One check (the ``health`` hook): exec the test, record the result."""
-    from .exec import NotRunning, helper_argv
+    from .exec import ExecProcess, NotRunning, spawn_helper
     from .users import UserNotFound
 
     check = spec.get("health")
     state = storage.read_json(os.path.join(state_dir, "state.json"), default={}) or {}
     if not check or state.get("Status") != "running":
         return 0
-    read_end, write_end = os.pipe2(os.O_CLOEXEC)
     exec_spec = dict(spec["health_exec"], pid=state["Pid"], pid_start_ticks=state.get("PidStartTicks"),
-                     args=command(check), sync_fd=write_end)
+                     args=command(check))
     started = _timestamp()
     timeout = check["Timeout"] / 1e9
-    try:
-        argv, env_fd = helper_argv(exec_spec, spec["health_exec"].get("binary"))
-    except (NotRunning, UserNotFound) as error:
-        os.close(read_end)
-        os.close(write_end)
-        if isinstance(error, UserNotFound):
-            record(state_dir, check, state, started, 126, f"{error}\n".encode())
-        return 0
     deadline = time.monotonic() + timeout
-    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               pass_fds=(write_end, env_fd), start_new_session=True)
-    os.close(write_end)
-    os.close(env_fd)
-    # The helper reports "pid N" once the test runs, or "error CODE MESSAGE"
-    # when it could not be run: then the message is the check's output.
-    report = _read_report(read_end, deadline)
-    os.close(read_end)
-    test = _pidfd(report)
+    try:
+        process, report = spawn_helper(exec_spec, binary=spec["health_exec"].get("binary"), deadline=deadline,
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+    except NotRunning:
+        return 0
+    except UserNotFound as error:
+        record(state_dir, check, state, started, 126, f"{error}\n".encode())
+        return 0
+    # "pid N" once the test runs; "error CODE MESSAGE" when it could not be
+    # run: then the message is the check's output.
+    test = ExecProcess(process, int(report.split()[1]), exec_spec["id"]) if report.startswith("pid ") else None
     try:
         output, _ = process.communicate(timeout=max(0.0, deadline - time.monotonic()))
         code = process.returncode
     except subprocess.TimeoutExpired:
-        # The test leads a session and process group of its own: kill that
-        # group (a shell test and what it started), then the helper.
+        # Kill the test's process group (a shell test and what it started),
+        # then the helper.
         if test is not None:
-            with contextlib.suppress(ProcessLookupError):
-                signal.pidfd_send_signal(test, 0)  # not reaped: its pid is still its group's id
-                os.killpg(int(report.split()[1]), signal.SIGKILL)
+            test.signal(signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         try:
@@ -109,39 +101,10 @@ def run_check(state_dir: str, spec: dict) -> int:
             process.wait()
         code = -1
         output = f"Health check exceeded timeout ({timeout:g}s)".encode()
-    finally:
-        if test is not None:
-            os.close(test)
-    if report.startswith(b"error "):
-        output = report.split(b" ", 2)[-1]
+    if report.startswith("error "):
+        output = report.split(" ", 2)[-1].encode()
     record(state_dir, check, state, started, code, output)
     return 0
-
-
-def _read_report(fd: int, deadline: float) -> bytes:
-    """The helper's one-line report, or what came of it by ``deadline``."""
-    import select
-
-    data = b""
-    while not data.endswith(b"\n"):
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            break
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        data += chunk
-    return data.strip()
-
-
-def _pidfd(report: bytes) -> int | None:
-    """A pidfd of the test's process from a ``pid N`` report, if it runs."""
-    if not report.startswith(b"pid "):
-        return None
-    try:
-        return os.pidfd_open(int(report.split()[1]))
-    except (OSError, ValueError):
-        return None
 
 
 def record(state_dir: str, check: dict, state: dict, started: str, code: int, output: bytes) -> dict:

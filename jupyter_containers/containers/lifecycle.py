@@ -155,7 +155,7 @@ def launch(spec: dict) -> int:
         if _join_error:
             raise _join_error[0]
 
-    return fork_exec(lambda: init_container(spec, seccomp_filter), failure_code=125)
+    return fork_exec(lambda: init_container(spec, seccomp_filter))
 
 
 _join_error: list = []
@@ -190,11 +190,12 @@ def _join_cgroup_in_background(spec: dict):
     return done
 
 
-def fork_exec(child, *, failure_code: int) -> int:
+def fork_exec(child) -> int:
     """Fork; the child runs ``child()``, which must end in an exec. Its
     failure comes back through a close-on-exec pipe as ``CODE MESSAGE``
-    and is raised here as StartFailed; a successful exec closes the pipe
-    with nothing written. Returns the child's pid."""
+    (125 for an unexpected error) and is raised here as StartFailed; a
+    successful exec closes the pipe with nothing written. Returns the
+    child's pid."""
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
@@ -204,7 +205,7 @@ def fork_exec(child, *, failure_code: int) -> int:
         except StartFailed as failure:
             os.write(write_end, f"{failure.code} {failure.message}".encode())
         except BaseException as error:  # noqa: BLE001 - reported, never raised in the child
-            os.write(write_end, f"{failure_code} {type(error).__name__}: {error}".encode())
+            os.write(write_end, f"125 {type(error).__name__}: {error}".encode())
         finally:
             os._exit(127)
     os.close(write_end)
@@ -215,7 +216,7 @@ def fork_exec(child, *, failure_code: int) -> int:
     if message:
         os.waitpid(pid, 0)
         code, _, text = message.decode("utf-8", "replace").partition(" ")
-        raise StartFailed(int(code) if code.isdigit() else failure_code, text)
+        raise StartFailed(int(code) if code.isdigit() else 125, text)
     return pid
 
 
@@ -264,7 +265,12 @@ def init_container(spec: dict, seccomp_filter: bytes | None) -> None:
     if spec.get("hostname"):
         sc.sethostname(spec["hostname"])
 
-    user, env = user_and_env(spec, users, failure_code=125)
+    # The user, from the image's own files (we are inside its root now).
+    try:
+        user = users.resolve(spec.get("user") or "", additional_groups=tuple(spec.get("group_add", ())))
+    except users.UserNotFound as error:
+        raise StartFailed(125, str(error)) from None
+    env = users.env_with_home(spec["env"], user)
 
     cwd = spec.get("cwd") or "/"
     try:
@@ -306,7 +312,7 @@ def enter_namespaces(spec: dict, sc, *, with_cgroup: bool) -> None:
 
 
 def _mount_one(rootfs: str, mount: dict) -> None:
-    from ..linux import caps, mounts, seccomp  # noqa: F401 - caps and seccomp: for drop_privileges
+    from ..linux import mounts
 
     kind = mount["type"]
     marker = mount.get("copy_up_marker")
@@ -322,20 +328,6 @@ def _mount_one(rootfs: str, mount: dict) -> None:
                         mount.get("flags", mounts.NOSUID_NODEV_NOEXEC), mount.get("data") or None)
     else:
         raise StartFailed(125, f"unknown mount type {kind!r}")
-
-
-def user_and_env(spec: dict, users, *, failure_code: int):
-    """The process's user, from the image's own files (we are inside the
-    container's root by now), and its environment with HOME as docker sets
-    it."""
-    try:
-        user = users.resolve(spec.get("user") or "", additional_groups=tuple(spec.get("group_add", ())))
-    except users.UserNotFound as error:
-        raise StartFailed(failure_code, str(error)) from None
-    env = list(spec["env"])
-    if not any(item.startswith("HOME=") for item in env):
-        env.append(f"HOME={user.home}")
-    return user, env
 
 
 def drop_privileges(spec: dict, user, seccomp_filter: bytes | None) -> None:
@@ -444,14 +436,20 @@ def _copy_tree(source: str, target: str) -> None:
 
 # --- exited ----------------------------------------------------------------
 
-def exited(state_dir: str) -> int:
-    """Record the exit, release resources, apply the restart policy."""
+def _load_spec(state_dir: str) -> dict:
+    """The container's spec.marshal, with the runtime's ``sys.path`` ahead
+    (for the hooks that import beyond the standard library)."""
     with open(os.path.join(state_dir, SPEC_FILE), "rb") as handle:
         spec = marshal.load(handle)
     sys.path[:0] = [p for p in spec.get("sys_path", ()) if p not in sys.path]
+    return spec
+
+
+def exited(state_dir: str) -> int:
+    """Record the exit, release resources, apply the restart policy."""
     from .exits import handle_exit
 
-    return handle_exit(state_dir, spec)
+    return handle_exit(state_dir, _load_spec(state_dir))
 
 
 def main(argv: list[str]) -> int:
@@ -466,12 +464,9 @@ def main(argv: list[str]) -> int:
 
         return run_helper(marshal.loads(bytes.fromhex(argv[3])))
     if action == "health":
-        with open(os.path.join(state_dir, SPEC_FILE), "rb") as handle:
-            spec = marshal.load(handle)
-        sys.path[:0] = [p for p in spec.get("sys_path", ()) if p not in sys.path]
         from .health import run_check
 
-        return run_check(state_dir, spec)
+        return run_check(state_dir, _load_spec(state_dir))
     return exited(state_dir)
 
 

@@ -148,3 +148,12 @@ def resolve(spec: str, passwd: str = "/etc/passwd", group: str = "/etc/group",
         if value > MAX_ID:
             raise UserNotFound(f"{kind} id {value} is out of range (at most {MAX_ID})")
     return result
+
+
+def env_with_home(env, user: ExecUser) -> list[str]:
+    """The environment with ``HOME`` set to the user's home unless it is
+    set already, as docker does."""
+    env = list(env)
+    if not any(item.startswith("HOME=") for item in env):
+        env.append(f"HOME={user.home}")
+    return env
