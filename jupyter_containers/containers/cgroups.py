@@ -733,14 +733,21 @@ class Cgroup:
             if freezer is not None and (signal == 9 or not was_frozen):
                 self.thaw()
 
+    def oom_counter(self) -> str | None:
+        """The file whose ``oom_kill`` counts the container's OOM kills
+        (None without a memory controller)."""
+        directory = self.path("memory")
+        if directory is None:
+            return None
+        return os.path.join(directory, "memory.oom_control" if "memory" in self.tree.hierarchies.v1 else "memory.events")
+
     def oom_killed(self) -> bool:
         """Whether the kernel's OOM killer has killed a process of the
         container (docker's State.OOMKilled)."""
-        directory = self.path("memory")
-        name = "memory.oom_control" if "memory" in self.tree.hierarchies.v1 else "memory.events"
+        counter = self.oom_counter()
         try:
-            return keyed_values(_read(os.path.join(directory, name))).get("oom_kill", 0) > 0
-        except (FileNotFoundError, TypeError):
+            return counter is not None and keyed_values(_read(counter)).get("oom_kill", 0) > 0
+        except FileNotFoundError:
             return False
 
     def remove(self, timeout: float = 10.0) -> None:

@@ -1,50 +1,12 @@
-"""The /etc/hosts, /etc/resolv.conf and /etc/hostname a container gets
-(files in its state directory, bind-mounted by the start hook)."""
+"""The /etc/resolv.conf a container gets (a file in its state directory,
+bind-mounted by the start hook, as /etc/hostname and /etc/hosts are; the
+hosts file is network/hosts.py's)."""
 
 from __future__ import annotations
 
 import re
 
-from ..errors import UserError
-from ..network.hosts import LOCALHOST
-
 FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")  # docker's, when the host has only loopback resolvers
-
-
-def parse_extra_host(item: str, gateway: str | None = None) -> tuple[str, str]:
-    """``--add-host name:ip`` (or ``name=ip``); ``host-gateway`` is the
-    network's gateway, as in docker."""
-    separator = "=" if "=" in item else ":"
-    name, _, address = item.partition(separator)
-    if not name or not address:
-        raise UserError(f"invalid --add-host '{item}'", hint="use NAME:IP, e.g. db:10.0.0.5")
-    if address == "host-gateway":
-        if not gateway:
-            raise UserError(f"--add-host '{item}': host-gateway needs a bridge network")
-        address = gateway
-    return name, address
-
-
-def hosts_file(hostname: str, addresses: list[tuple[str, str]] | None, extra_hosts: list[str],
-               *, host_network: bool = False, gateway: str | None = None) -> str:
-    """``addresses`` are ``(ip, names)`` lines for the container itself and
-    for its peers on user networks."""
-    if host_network:
-        try:
-            with open("/etc/hosts", encoding="utf-8", errors="replace") as handle:
-                text = handle.read()
-        except OSError:
-            text = LOCALHOST
-        if text and not text.endswith("\n"):
-            text += "\n"
-    else:
-        text = LOCALHOST
-    for item in extra_hosts:
-        name, address = parse_extra_host(item, gateway)
-        text += f"{address}\t{name}\n"
-    for address, names in addresses or []:
-        text += f"{address}\t{names}\n"
-    return text
 
 
 def resolv_conf(dns: list[str], *, host_network: bool = False, path: str = "/etc/resolv.conf") -> str:

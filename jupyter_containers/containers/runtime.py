@@ -241,7 +241,8 @@ class Runtime:
         privileged = bool(host.get("Privileged"))
         cap_set, seccomp_path, no_new_privs = self.security(record)
 
-        from .etc import hosts_file, resolv_conf
+        from ..network import hosts
+        from .etc import resolv_conf
 
         network_mode = host.get("NetworkMode") or "bridge"
         held_fds: list = []
@@ -250,7 +251,9 @@ class Runtime:
         if network_mode == "none":
             # The start hook makes a namespace with only lo: nothing to set up here.
             netns = "none"
-            etc["hosts"] = hosts_file(config["Hostname"], None, host.get("ExtraHosts") or [])
+            extra = hosts.parse_extra_hosts(host.get("ExtraHosts") or [])
+            hosts.check_host_gateway(extra, None)
+            etc["hosts"] = hosts.render([], [], extra)
         else:
             attached = self._attach_network(record)
             netns = attached.sandbox_key or "host"
@@ -345,12 +348,7 @@ class Runtime:
         monitor to read the moment the container ends."""
         from . import cgroups
 
-        tree = cgroups.CgroupTree(self.cgroup_parent)
-        directory = tree.path("memory", container_id)
-        if directory is None:
-            return None
-        name = "memory.oom_control" if "memory" in tree.hierarchies.v1 else "memory.events"
-        return os.path.join(directory, name)
+        return cgroups.Cgroup.open(container_id, parent=self.cgroup_parent).oom_counter()
 
     def security(self, record: dict, *, privileged: bool = False) -> tuple[set, str | None, bool]:
         """(capabilities, compiled seccomp filter path or None, no_new_privs)
@@ -401,9 +399,9 @@ class Runtime:
         """docker's ``inspect`` of a container."""
         return self._attrs(self.store.resolve(name_or_id))
 
-    def _attrs(self, container_id: str) -> dict:
+    def _attrs(self, container_id: str, state: dict | None = None) -> dict:
         record = self.store.read_config(container_id)
-        state = self.store.load_state(container_id)
+        state = self.store.load_state(container_id) if state is None else state
         from . import health
 
         if health.settings(record["Config"].get("Healthcheck")) is not None:
@@ -427,7 +425,7 @@ class Runtime:
         ports show as unpublished (None)."""
         mode = record["HostConfig"].get("NetworkMode") or "bridge"
         settings = {"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "", "MacAddress": "", "SandboxKey": ""}
-        if state["Status"] in ("running", "paused", "restarting") and mode != "none":
+        if state["Status"] in LIVE_STATUSES and mode != "none":
             attached = self.network.network_settings(record["Id"])
             if attached is not None:
                 settings = attached.inspect()
@@ -444,15 +442,18 @@ class Runtime:
         from .filters import container_matches, parse_filters
 
         filters = parse_filters(filters)
+        live_only = not all and not filters.get("status")
         result = []
         for container_id in self.store.ids():
             try:
-                attrs = self._attrs(container_id)
+                # The state first: a stopped container is skipped before
+                # its inspect document is built.
+                state = self.store.load_state(container_id)
+                if live_only and state["Status"] not in LIVE_STATUSES:
+                    continue
+                result.append(self._attrs(container_id, state))
             except ContainerNotFound:
                 continue  # removed meanwhile
-            if not all and not filters.get("status") and attrs["State"]["Status"] not in ("running", "paused", "restarting"):
-                continue
-            result.append(attrs)
         if filters:
             by_name = {a["Name"].lstrip("/"): a for a in result}
 
@@ -525,6 +526,12 @@ class Runtime:
 
     # --- stop, kill, wait ------------------------------------------------------
 
+    def stop_timeout_of(self, record: dict) -> float:
+        """docker stop's grace period for a container: its --stop-timeout,
+        else the runtime's default (``Runtime.stop_timeout``)."""
+        timeout = (record.get("Config") or {}).get("StopTimeout")
+        return self.settings.stop_timeout if timeout is None else timeout
+
     def _live_state(self, container_id: str) -> dict:
         return self.store.load_state(container_id)
 
@@ -532,7 +539,7 @@ class Runtime:
         container_id = self.store.resolve(name_or_id)
         number = signal_number(sig)
         state = self._live_state(container_id)
-        if state["Status"] not in ("running", "paused", "restarting"):
+        if state["Status"] not in LIVE_STATUSES:
             raise Conflict(f"container {name_or_id} is not running", hint="start it first")
         if number in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             self._mark_stop_requested(container_id)
@@ -566,11 +573,10 @@ class Runtime:
         container_id = self.store.resolve(name_or_id)
         record = self.store.read_config(container_id)
         state = self._live_state(container_id)
-        if state["Status"] not in ("running", "paused", "restarting"):
+        if state["Status"] not in LIVE_STATUSES:
             return
         if timeout is None:
-            timeout = record["Config"].get("StopTimeout")
-            timeout = self.settings.stop_timeout if timeout is None else timeout
+            timeout = self.stop_timeout_of(record)
         self._mark_stop_requested(container_id)
         if state["Status"] == "paused":
             self._thaw_quietly(container_id)
@@ -609,7 +615,7 @@ class Runtime:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             state = self.store.load_state(container_id)
-            if condition == "next-exit" or state["Status"] in ("running", "paused", "restarting"):
+            if condition == "next-exit" or state["Status"] in LIVE_STATUSES:
                 remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
                 if state.get("Pid") and not _wait_pid_exit(state["Pid"], state.get("PidStartTicks"), remaining):
                     raise TimeoutError(f"container {name_or_id} is still running after {timeout}s")
@@ -765,7 +771,7 @@ class Runtime:
                 record = self.store.read_config(container_id)
             except ContainerNotFound:
                 continue
-            if state["Status"] in ("running", "paused", "restarting"):
+            if state["Status"] in LIVE_STATUSES:
                 continue
             if filters and not labels_match(record.get("Config", {}).get("Labels") or {}, filters.get("label") or []):
                 continue

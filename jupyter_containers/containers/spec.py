@@ -108,7 +108,7 @@ def port_specs(value) -> list[str]:
     dict (``{"80/tcp": 8080}``, ``{"53/udp": ("127.0.0.1", 5353)}``,
     ``{"80": None}`` for a random host port, or a list of those), checked
     now so a bad spec fails before anything is created."""
-    from ..network.ports import parse_port_spec
+    from ..network.ports import parse_port_specs
 
     if not value:
         return []
@@ -124,8 +124,7 @@ def port_specs(value) -> list[str]:
                     specs.append(f"{binding}:{container_port}")
     else:
         specs = [str(v) for v in ([value] if isinstance(value, str) else value)]
-    for spec in specs:
-        parse_port_spec(spec)
+    parse_port_specs(specs)  # checks each
     return specs
 
 

@@ -30,7 +30,7 @@ LOCALHOST = (
 #: container's first network: the host as the container sees it.
 HOST_GATEWAY = "host-gateway"
 
-_HOSTNAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
+HOSTNAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
 
 
 def parse_extra_hosts(entries) -> list[tuple[str, str]]:
@@ -40,7 +40,7 @@ def parse_extra_hosts(entries) -> list[tuple[str, str]]:
         name, sep, address = entry.partition("=") if "=" in entry else entry.partition(":")
         if not sep or not name or not address:
             raise UserError(f"invalid --add-host {entry!r}", hint="use NAME:IP, e.g. db:10.0.0.5")
-        if not _HOSTNAME.match(name):
+        if not HOSTNAME.match(name):
             raise UserError(f"invalid --add-host {entry!r}: {name!r} is not a host name")
         if address != HOST_GATEWAY:
             try:
@@ -50,6 +50,12 @@ def parse_extra_hosts(entries) -> list[tuple[str, str]]:
                                 hint=f"use an IP address or {HOST_GATEWAY}") from None
         result.append((name, address))
     return result
+
+
+def check_host_gateway(extra_hosts: list[tuple[str, str]], gateway: str | None) -> None:
+    """``host-gateway`` needs a network with a gateway to stand for."""
+    if gateway is None and any(address == HOST_GATEWAY for _, address in extra_hosts):
+        raise UserError(f"--add-host ...:{HOST_GATEWAY} needs a bridge network with a gateway")
 
 
 def render(own: list[tuple[str, list[str]]], peers: list[tuple[str, list[str]]],

@@ -41,7 +41,6 @@ PREDEFINED = (DEFAULT, HOST, NONE)
 _SAVED = "networks as last read or written"  # key of the state dict, never written
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_ALIAS = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
 
 
 def _now() -> str:
@@ -95,13 +94,6 @@ class NetworkSettings:
     sockets: list = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
-    @property
-    def ip_address(self) -> str:
-        """The address on the first network (docker shows only the default
-        bridge's at the top level of inspect; this is for callers)."""
-        first = next(iter(self.networks.values()), {})
-        return first.get("IPAddress", "")
-
     def inspect(self) -> dict:
         default = self.networks.get(DEFAULT, {})
         return {
@@ -137,7 +129,11 @@ class NetworkManager:
         self.netns_dir = layout.run / "netns"
         self._networks_path = layout.networks / "networks.json"
         self._containers_path = layout.networks / "containers.json"
-        self._default_id = hashlib.sha256(f"{layout.root}\0{DEFAULT}".encode()).hexdigest()
+        self._default_id = self._predefined_id(DEFAULT)
+
+    def _predefined_id(self, name: str) -> str:
+        """The id of ``bridge``, ``host`` or ``none``: stable per storage root."""
+        return hashlib.sha256(f"{self.layout.root}\0{name}".encode()).hexdigest()
 
     # --- state ------------------------------------------------------------
 
@@ -185,8 +181,8 @@ class NetworkManager:
 
     def _find(self, state: dict, name_or_id: str) -> dict:
         if name_or_id in (HOST, NONE):
-            return {"name": name_or_id, "id": hashlib.sha256(f"{self.layout.root}\0{name_or_id}".encode())
-                    .hexdigest(), "driver": "null" if name_or_id == NONE else HOST}
+            return {"name": name_or_id, "id": self._predefined_id(name_or_id),
+                    "driver": "null" if name_or_id == NONE else HOST}
         records = self._records(state)
         for record in records:
             if name_or_id in (record["name"], record["id"]):
@@ -378,11 +374,6 @@ class NetworkManager:
                 f"iptables' FORWARD chain, or accept the bridges' traffic there"
                 for chain in firewall.foreign_forward_drops(backend.table)]
 
-    def warnings(self) -> list[str]:
-        """What keeps container traffic from flowing as it would with docker
-        on this host, one line each."""
-        return self._warnings(self._load())
-
     def _warnings(self, state: dict) -> list[str]:
         found = list(state["firewall_warnings"])
         if self.settings.ip_forward == "leave" and links.read_sysctl("ipv4/ip_forward") == "0":
@@ -433,7 +424,7 @@ class NetworkManager:
                                         hint="also attach the container to a non-internal network")
                     bindings, sockets = self._reserve_ports(state, specs)
                     record["ports"] = [binding.to_dict() for binding in bindings]
-                self._check_host_gateway(state, record)
+                hosts.check_host_gateway(record["extra_hosts"], self._gateway(state, record))
                 state["containers"][container_id] = record
                 self._save(state)
                 if netns_path:
@@ -624,7 +615,7 @@ class NetworkManager:
             request = {"name": item.get("name") or "", "aliases": list(item.get("aliases") or ()),
                        "ip": item.get("ip") or None}
             for alias in request["aliases"]:
-                if not _ALIAS.match(alias):
+                if not hosts.HOSTNAME.match(alias):
                     raise UserError(f"invalid network alias {alias!r}", hint="use a host name")
             if request["name"] == DEFAULT and (request["aliases"] or request["ip"]):
                 raise UserError("network aliases and --ip work on user networks only, not on bridge",
@@ -741,11 +732,6 @@ class NetworkManager:
         mine = {e["network_id"] for e in record["endpoints"]} - {self._default_id}
         return {cid for cid, c in state["containers"].items()
                 if cid != container_id and mine & {e["network_id"] for e in c["endpoints"]}}
-
-    def _check_host_gateway(self, state: dict, record: dict) -> None:
-        if any(address == hosts.HOST_GATEWAY for _, address in record["extra_hosts"]) \
-                and self._gateway(state, record) is None:
-            raise UserError(f"--add-host ...:{hosts.HOST_GATEWAY} needs a bridge network with a gateway")
 
     def _hosts_content(self, state: dict, container_id: str) -> str:
         record = state["containers"][container_id]

@@ -35,11 +35,6 @@ class PortSpec:
     host_port: int = 0
     host_port_last: int = 0
 
-    @property
-    def key(self) -> str:
-        """The container side as docker names it: ``"80/tcp"``."""
-        return f"{self.container_port}/{self.proto}"
-
 
 @dataclass(frozen=True)
 class PortBinding:

@@ -230,10 +230,7 @@ class NotebookUI(UI):
 
 
 def _grace(container) -> float:
-    """docker stop's timeout: the container's --stop-timeout, else the
-    runtime's default (``Runtime.stop_timeout``)."""
-    timeout = (container.attrs.get("Config") or {}).get("StopTimeout")
-    return float(timeout if timeout is not None else container.client.runtime.settings.stop_timeout)
+    return float(container.client.runtime.stop_timeout_of(container.attrs))
 
 
 def _quietly(action, *args) -> None:
