@@ -375,7 +375,7 @@ class Runtime:
         manager writes its /etc/hosts)."""
         from ..network.ports import exposed_port_specs
 
-        if self.network.network_settings(record["Id"]) is not None:
+        if self.network.attached(record["Id"]):
             # Left attached by a run that ended without its exit hook (a
             # reboot, a killed monitor): its processes are gone.
             self.network.detach(record["Id"])

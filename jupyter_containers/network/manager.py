@@ -90,9 +90,16 @@ class NetworkSettings:
     sandbox_key: str | None  # the network namespace file; None for --network host
     networks: dict  # network name -> endpoint dict, as in inspect
     ports: list[PortBinding]
-    hosts: str
+    #: makes the ``/etc/hosts`` content when asked (``inspect``, ``ps``
+    #: and the proxy read these settings often, and never need it)
+    hosts_source: object = field(default=str, repr=False, compare=False)
     sockets: list = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def hosts(self) -> str:
+        """The content of the container's ``/etc/hosts``."""
+        return self.hosts_source()
 
     def inspect(self) -> dict:
         default = self.networks.get(DEFAULT, {})
@@ -570,6 +577,10 @@ class NetworkManager:
             self._save(state)
             self._write_hosts(state, {container_id} | self._peers(state, container_id))
 
+    def attached(self, container_id: str) -> bool:
+        """Whether the container holds a network record."""
+        return container_id in self._load()["containers"]
+
     def network_settings(self, container_id: str) -> NetworkSettings | None:
         """The network settings of an attached container (None when it is
         not attached), for inspect, ps and port."""
@@ -784,7 +795,7 @@ class NetworkManager:
             }
         return NetworkSettings(record["mode"], record["sandbox_key"], networks,
                                [PortBinding.from_dict(p) for p in record["ports"]],
-                               self._hosts_content(state, container_id))
+                               lambda: self._hosts_content(state, container_id))
 
 
 def _unique(names) -> list[str]:
