@@ -2,8 +2,8 @@
 
 Loaded by ``%load_ext jupyter_containers`` (or IPython's
 ``InteractiveShellApp.extensions`` config). The magics parse nothing
-themselves: the words go to :func:`jupyter_containers.commands.execute`'s
-parsers, shared with the CLI, and the results to a
+themselves: the words go to :func:`jupyter_containers.commands.parse`
+and the verbs shared with the CLI, and the results to a
 :class:`~jupyter_containers.widgets.ui.NotebookUI`.
 """
 
@@ -112,8 +112,7 @@ class ContainerMagics(Magics):
             commands.build_parser("%container").print_help()
             return None
         args = commands.parse(argv, prog="%container")
-        result = args._run(self.client, args, ui)
-        return None if "logs" in (args.verb, getattr(args, "subverb", None)) else _returned(result)
+        return _returned(args._run(self.client, args, ui))
 
     def _cell(self, argv: list[str], ui):
         verb = argv[0] if argv else ""
@@ -146,8 +145,7 @@ def _script(body: str) -> bytes:
 def _returned(result):
     """What a line magic gives back: client objects (so ``db = %container
     run -d …`` works) and exit statuses; None for results the verb already
-    showed in full (tables, JSON, and the logs of the container ``logs``
-    returns), which IPython would show again."""
+    showed in full (tables, JSON, logs), which IPython would show again."""
     from .client import Model
     from .commands.containers import RunResult
 

@@ -156,9 +156,3 @@ def output_file(path: str):
         except OSError as error:
             raise UserError(f"cannot write {path}: {error.strerror}") from None
         yield handle
-
-
-def execute(client, argv: list[str], ui, prog: str = "jupyter-containers"):
-    """Parse ``argv`` and run the verb: the one entry point of every frontend."""
-    args = parse(argv, prog)
-    return args._run(client, args, ui)

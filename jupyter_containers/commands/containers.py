@@ -149,9 +149,9 @@ def create_options(args) -> dict:
 
 
 def _ensure_image(client, args, ui) -> None:
-    """docker run checks its flags, then pulls a missing image, showing its
-    progress (a typo must not cost a download)."""
-    client.runtime.check_options(create_options(args))
+    """docker run pulls a missing image, showing its progress; its flags
+    are checked before a pull (a typo must not cost a download), and by
+    ``create`` in any case."""
     service = client.image_service
     pin = service.pinned(args.image)
     if pin is not None and not args.quiet:
@@ -160,11 +160,12 @@ def _ensure_image(client, args, ui) -> None:
         return
     if args.pull == "missing" and service.exists(args.image, platform=args.platform):
         return
-    if args.pull == "missing" and not args.quiet:
-        ui.progress(args.image, to_stderr=True)(events.Progress(
-            "status", args.image, "missing", message=f"Unable to find image '{args.image}' locally"))
-    service.pull(args.image, platform=args.platform,
-                 progress=None if args.quiet else ui.progress(args.image, to_stderr=True))
+    client.runtime.check_options(create_options(args))
+    progress = None if args.quiet else ui.progress(args.image, to_stderr=True)
+    if args.pull == "missing" and progress is not None:
+        progress(events.Progress("status", args.image, "missing",
+                                 message=f"Unable to find image '{args.image}' locally"))
+    service.pull(args.image, platform=args.platform, progress=progress)
 
 
 @verb("create", "Create a new container", configure=container_options, also=[("container", "create")])
@@ -504,7 +505,7 @@ def logs(client, args, ui):
         tail = int(tail)
     ui.logs(container, tail=tail, since=args.since, until=args.until, timestamps=args.timestamps,
             follow=args.follow)
-    return container
+    return None  # shown in full: nothing for a magic to display again
 
 
 def _port_args(p):

@@ -37,18 +37,14 @@ from typing import BinaryIO, Iterator, Mapping
 
 from ..errors import UserError
 from ..storage import fsync_dir, write_atomic
+from .mediatypes import OCI_CONFIG as CONFIG_MEDIA_TYPE
+from .mediatypes import OCI_INDEX as INDEX_MEDIA_TYPE
+from .mediatypes import OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, layer_compression
+from .mediatypes import OCI_MANIFEST as MANIFEST_MEDIA_TYPE
+from .store import REF_NAME as REF_NAME_ANNOTATION
+from .unpack import OPAQUE_WHITEOUT, WHITEOUT_PREFIX
 
-MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
-INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
-CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
-LAYER_MEDIA_TYPES = {
-    "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
-    "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
-    "none": "application/vnd.oci.image.layer.v1.tar",
-}
-REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
-WHITEOUT_PREFIX = ".wh."
-OPAQUE_WHITEOUT = ".wh..wh..opq"
+LAYER_MEDIA_TYPES = {"gzip": OCI_LAYER_GZIP, "zstd": OCI_LAYER_ZSTD, "none": OCI_LAYER}
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 GZIP_LEVEL = 6
@@ -241,10 +237,11 @@ class _Uncompressed:
 
 def open_layer_blob(path: os.PathLike | str, media_type: str) -> BinaryIO:
     """The uncompressed tar stream of a layer blob of the given media type."""
+    compression = layer_compression(media_type)
     handle = open(path, "rb")
-    if media_type.endswith("+gzip") or media_type.endswith(".tar.gzip"):
+    if compression == "gzip":
         return gzip.GzipFile(fileobj=handle, mode="rb")
-    if media_type.endswith("+zstd"):
+    if compression == "zstd":
         import zstandard
 
         return zstandard.ZstdDecompressor().stream_reader(handle, closefd=True)
