@@ -503,9 +503,9 @@ def logs(client, args, ui):
         if not str(tail).lstrip("-").isdigit():
             raise UserError(f"invalid --tail '{tail}'", hint="give a number of lines or 'all'")
         tail = int(tail)
+    # Shown in full: nothing is returned for a magic to display again.
     ui.logs(container, tail=tail, since=args.since, until=args.until, timestamps=args.timestamps,
             follow=args.follow)
-    return None  # shown in full: nothing for a magic to display again
 
 
 def _port_args(p):
