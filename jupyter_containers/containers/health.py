@@ -179,6 +179,18 @@ def _last_output(health: dict) -> str:
     return f" (last check: exit {last.get('ExitCode')}{': ' + output if output else ''})"
 
 
+def container_address(attrs: dict) -> str | None:
+    """The address the host reaches a running container at: 127.0.0.1
+    with ``--network host``, else its address on its first network (None
+    with ``--network none``)."""
+    if (attrs.get("HostConfig") or {}).get("NetworkMode") == "host":
+        return "127.0.0.1"
+    for details in ((attrs.get("NetworkSettings") or {}).get("Networks") or {}).values():
+        if details.get("IPAddress"):
+            return details["IPAddress"]
+    return None
+
+
 def port_address(attrs: dict, port: str) -> tuple[str, int]:
     """Where the host reaches a container port: its published binding on
     the host, else the container's address on its network."""
@@ -188,11 +200,9 @@ def port_address(attrs: dict, port: str) -> tuple[str, int]:
     for binding in (network.get("Ports") or {}).get(key) or []:
         host = binding.get("HostIp") or "127.0.0.1"
         return ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host), int(binding["HostPort"])
-    for details in (network.get("Networks") or {}).values():
-        if details.get("IPAddress"):
-            return details["IPAddress"], number
-    if (attrs.get("HostConfig") or {}).get("NetworkMode") == "host":
-        return "127.0.0.1", number
+    address = container_address(attrs)
+    if address is not None:
+        return address, number
     raise UserError(f"port {key} of container {attrs['Name'].lstrip('/')} is not reachable from the host",
                     hint="publish it (-p) or attach the container to a network")
 

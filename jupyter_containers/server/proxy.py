@@ -70,11 +70,11 @@ def target_address(attrs: dict, port: int) -> str:
         listed = ", ".join(sorted(p for p in offered if p.endswith("/tcp"))) or "none"
         raise ApiError(404, f"port {port} is not exposed or published by container '{name}' "
                             f"(its ports: {listed}): run it with --expose {port} or -p {port}")
-    if (attrs.get("HostConfig") or {}).get("NetworkMode") == "host":
-        return "127.0.0.1"
-    for network in (settings.get("Networks") or {}).values():
-        if network.get("IPAddress"):
-            return network["IPAddress"]
+    from ..containers.health import container_address
+
+    address = container_address(attrs)
+    if address is not None:
+        return address
     raise ApiError(404, f"container '{name}' has no network address: it was started with --network none")
 
 
