@@ -345,8 +345,8 @@ class NetworkManager:
 
     def _add_port_rules(self, state: dict, container_id: str) -> None:
         """Append one container's published ports to the rules in place (the
-        start path: no removal, no wait); rewrite them all when they are
-        not as the state says they are."""
+        start path: no removal, no wait); rewrite them all, and save the
+        state that records them, when they are not as the state says."""
         if state["firewall"] and state["firewall"] == self._wanted_backend(state):
             try:
                 firewall.backend(state["firewall"], self.tag).add_forwards(
@@ -355,6 +355,7 @@ class NetworkManager:
             except RuntimeFailure:
                 pass  # e.g. the rules were flushed by someone else
         self._sync_firewall(state)
+        self._save(state)
 
     def _wanted_backend(self, state: dict) -> str:
         setting = self.settings.firewall_backend
@@ -444,7 +445,6 @@ class NetworkManager:
                     netns.in_thread(lambda: (netns.create_and_enter(netns_path), netns.loopback_up()))
                 if bindings:
                     self._add_port_rules(state, container_id)
-                    self._save(state)
                 self._write_hosts(state, {container_id} | self._peers(state, container_id))
             except BaseException:
                 for sock in sockets:
