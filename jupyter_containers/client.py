@@ -640,25 +640,16 @@ class NetworkCollection:
         return Network(self.client.network_manager.get(name).inspect(), self.client)
 
     def list(self, names=None, ids=None, filters=None) -> list[Network]:
-        from .containers.filters import labels_match
-
-        filters = _filters_dict(filters)
         found = []
-        for network in self.client.network_manager.list():
+        for network in self.client.network_manager.list(filters):
             attrs = network.inspect()
             if names and attrs["Name"] not in names or ids and attrs["Id"] not in ids:
-                continue
-            if "name" in filters and not any(f in attrs["Name"] for f in filters["name"]):
-                continue
-            if "label" in filters and not labels_match(attrs.get("Labels") or {}, filters["label"]):
-                continue
-            if "driver" in filters and attrs.get("Driver") not in filters["driver"]:
                 continue
             found.append(Network(attrs, self.client))
         return found
 
     def prune(self, filters=None) -> dict:
-        return {"NetworksDeleted": self.client.network_manager.prune()}
+        return {"NetworksDeleted": self.client.network_manager.prune(filters)}
 
 
 class Volume(Model):

@@ -259,16 +259,21 @@ class NetworkManager:
                 raise
             return self._to_network(state, record)
 
-    def list(self) -> list[Network]:
+    def list(self, filters=None) -> list[Network]:
         """Every network: ``bridge``, ``host``, ``none``, then user networks
-        by name."""
+        by name; with docker's ``filters`` (name, label, driver), those that
+        match."""
+        from ..containers.filters import parse_filters
+
+        filters = parse_filters(filters)
         state = self._load()
         records = self._records(state)
         default = [r for r in records if r["id"] == self._default_id]
         users = sorted((r for r in records if r["id"] != self._default_id), key=lambda r: r["name"])
-        return [self._to_network(state, r) for r in default] + \
+        found = [self._to_network(state, r) for r in default] + \
             [self._to_network(state, self._find(state, n)) for n in (HOST, NONE)] + \
             [self._to_network(state, r) for r in users]
+        return [network for network in found if _network_matches(network, filters)]
 
     def get(self, name_or_id: str) -> Network:
         """A network by name, ID or unique ID prefix."""
@@ -289,14 +294,22 @@ class NetworkManager:
                                hint="stop them or disconnect them first")
             self._bring_down(state, record)
 
-    def prune(self) -> list[str]:
-        """``network prune``: remove every user network without containers;
-        also bring the default bridge down while no container uses it (it
-        comes back on next use). Returns the names of removed networks."""
+    def prune(self, filters=None) -> list[str]:
+        """``network prune``: remove every user network without containers
+        (that matches ``filters``: label); also bring the default bridge down
+        while no container uses it (it comes back on next use). Returns the
+        names of removed networks."""
+        from ..containers.filters import parse_filters
+
+        filters = parse_filters(filters)
+        unknown = set(filters) - {"label"}
+        if unknown:
+            raise UserError(f"invalid filter '{sorted(unknown)[0]}' for network prune", hint="use label=KEY[=VALUE]")
         removed = []
         with self._locked() as state:
             for record in list(state["networks"].values()):
-                if not self._to_network(state, record).containers:
+                network = self._to_network(state, record)
+                if not network.containers and _network_matches(network, filters):
                     self._bring_down(state, record)
                     if record["id"] != self._default_id:
                         removed.append(record["name"])
@@ -804,3 +817,14 @@ def _unique(names) -> list[str]:
         if name and name not in seen:
             seen.append(name)
     return seen
+
+
+def _network_matches(network: Network, filters: dict) -> bool:
+    """docker's network filters: ``name`` (a substring), ``label``, ``driver``."""
+    from ..containers.filters import labels_match
+
+    if "name" in filters and not any(f in network.name for f in filters["name"]):
+        return False
+    if "label" in filters and not labels_match(network.labels or {}, filters["label"]):
+        return False
+    return "driver" not in filters or network.driver in filters["driver"]

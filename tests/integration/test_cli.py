@@ -461,6 +461,11 @@ def test_network_create_ls_inspect_connect_disconnect_rm_prune(cli, client):
     assert ok(cli("network", "disconnect", "lesson-net", "member")).stdout == ""
     assert set(json.loads(ok(cli("inspect", "-f", "{{json .NetworkSettings.Networks}}", "member")).stdout)) == \
         {"bridge"}
+    # a filter limits what is pruned: only the unused network with the label
+    ok(cli("network", "create", "--label", "lesson=7", "labelled-net"))
+    pruned = ok(cli("network", "prune", "-f", "--filter", "label=lesson=7")).stdout
+    assert "labelled-net" in pruned and "spare-net" not in pruned and "lesson-net" not in pruned
+    one_line_error(cli("network", "prune", "-f", "--filter", "until=1h"), 1, "until")
     pruned = ok(cli("network", "prune", "-f")).stdout
     assert "lesson-net" in pruned and "spare-net" in pruned
     assert "lesson-net" not in ok(cli("network", "ls")).stdout
