@@ -304,7 +304,7 @@ class NetworkManager:
         filters = parse_filters(filters)
         unknown = set(filters) - {"label"}
         if unknown:
-            raise UserError(f"invalid filter '{sorted(unknown)[0]}' for network prune", hint="use label=KEY[=VALUE]")
+            raise UserError(f"invalid filter '{min(unknown)}' for network prune", hint="use label=KEY[=VALUE]")
         removed = []
         with self._locked() as state:
             for record in list(state["networks"].values()):
